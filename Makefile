@@ -13,7 +13,11 @@ PREFIX      ?= /usr/local
 LIBEXECDIR  ?= $(PREFIX)/libexec/podman
 # A build cache outside the clone: it only speeds things up.
 CACHE       ?= $(HOME)/.cache/as-gateway
+# Stock and patched netavark need separate target dirs: cargo gives a path
+# package the same unit hash wherever it lives, so one shared dir would let a
+# stock build reuse a patched binary (and vice versa).
 NETAVARK_TARGET_DIR ?= $(CACHE)/netavark-target
+STOCK_TARGET_DIR    ?= $(CACHE)/stock-target
 HARNESS_TARGET_DIR  ?= $(CACHE)/harness-target
 CARGO       ?= cargo
 
@@ -66,22 +70,22 @@ reset-netavark:
 	$(MAKE) $(TREE)/.as-gateway-stamp
 
 # --------------------------------------------------------------- builds
-# Both trees share one cargo target dir, so dependencies build once.
+# build_netavark(tree, target dir, binary suffix)
 define build_netavark
-	@echo "==> building netavark from $(1) (release; deps cached in $(NETAVARK_TARGET_DIR))"
-	cd $(1) && CARGO_TARGET_DIR=$(NETAVARK_TARGET_DIR) $(CARGO) build --release --locked --bins
+	@echo "==> building netavark from $(1) (release; cargo cache in $(2))"
+	cd $(1) && CARGO_TARGET_DIR=$(2) $(CARGO) build --release --locked --bins
 	mkdir -p $(BIN)
-	for b in $(NETAVARK_BINS); do install -m 0755 $(NETAVARK_TARGET_DIR)/release/$$b $(BIN)/$$b$(2); done
+	for b in $(NETAVARK_BINS); do install -m 0755 $(2)/release/$$b $(BIN)/$$b$(3); done
 endef
 
-netavark: $(BIN)/netavark $(BIN)/netavark-stock
+netavark: deps $(BIN)/netavark $(BIN)/netavark-stock
 
 $(BIN)/netavark-stock: $(STOCK_TREE)/.as-gateway-stamp
-	$(call build_netavark,$(STOCK_TREE),-stock)
+	$(call build_netavark,$(STOCK_TREE),$(STOCK_TARGET_DIR),-stock)
 
 $(BIN)/netavark: $(TREE)/.as-gateway-stamp $(SERIES_FILES) FORCE
 	@./netavark-patch/tree.sh status $(TREE) $(SERIES)
-	$(call build_netavark,$(TREE),)
+	$(call build_netavark,$(TREE),$(NETAVARK_TARGET_DIR),)
 
 FORCE:
 
@@ -89,7 +93,15 @@ harness:
 	CARGO_TARGET_DIR=$(HARNESS_TARGET_DIR) $(CARGO) build --release --locked
 
 # ---------------------------------------------------------------- tests
-check: check-series check-style check-harness check-upstream
+check: deps
+	@echo "==> [1/4] the series: git am, quilt, stable refresh, commit hygiene"
+	$(MAKE) --no-print-directory check-series
+	@echo "==> [2/4] rustfmt and clippy on the harness and the patched tree"
+	$(MAKE) --no-print-directory check-style
+	@echo "==> [3/4] our scenarios against the patched netavark, in namespaces"
+	$(MAKE) --no-print-directory check-harness
+	@echo "==> [4/4] upstream's cargo and bats suites, stock vs patched"
+	$(MAKE) --no-print-directory check-upstream
 	@echo "==> make check: all green"
 
 check-series: $(TREE)/.as-gateway-stamp
@@ -102,7 +114,8 @@ check-harness: netavark
 	CARGO_TARGET_DIR=$(HARNESS_TARGET_DIR) $(CARGO) test --release --locked -- --test-threads=1
 
 check-upstream: netavark
-	./tests/upstream/compare.sh
+	NETAVARK_TARGET_DIR=$(NETAVARK_TARGET_DIR) STOCK_TARGET_DIR=$(STOCK_TARGET_DIR) \
+		./tests/upstream/compare.sh
 
 bench: netavark
 	CARGO_TARGET_DIR=$(HARNESS_TARGET_DIR) $(CARGO) run --release --locked --bin as-gateway -- bench

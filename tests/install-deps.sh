@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Install what `make`, `make check`, `make bench` and `make demo` need on a
+# fresh Debian 12 machine, and say why each piece is there.  Idempotent:
+# packages already present are skipped, so a warm machine pays nothing.
+set -euo pipefail
+
+say() { printf '==> %s\n' "$*"; }
+
+# package: reason
+packages=(
+    "protobuf-compiler:netavark's build.rs compiles its DHCP-proxy protobufs"
+    "iproute2:upstream's bats tests and our shims drive 'ip'"
+    "nftables:netavark's default firewall driver; tests read 'nft list ruleset'"
+    "iptables:upstream bats tests for the iptables driver"
+    "bats:upstream netavark's test suite and our test/650 file are bats"
+    "catatonit:a subreaper, so aardvark-dns children do not stay zombies (PID 1 here does not reap)"
+    "quilt:the series must apply with 'quilt push -a' as well as 'git am'"
+    "jq:upstream's bats helpers parse netavark's JSON with jq"
+    "tcpdump:upstream bats tests capture packets"
+    "iputils-ping:reachability checks in upstream's bats tests"
+    "socat:upstream bats tests use socat for port-forwarding checks"
+    "ncat:upstream bats tests use ncat for port-forwarding checks"
+    "dnsutils:upstream bats DNS tests query aardvark-dns with dig"
+)
+
+missing=()
+for entry in "${packages[@]}"; do
+    pkg=${entry%%:*}
+    if dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+        continue
+    fi
+    say "need $pkg: ${entry#*:}"
+    missing+=("$pkg")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+    say "installing ${#missing[@]} Debian package(s) with apt-get"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+    say "all Debian packages present"
+fi
+
+for tool in cargo rustfmt cargo-clippy; do
+    command -v "$tool" >/dev/null || { echo "missing $tool: install the Rust toolchain (rustup, with rustfmt and clippy)" >&2; exit 1; }
+done
+rustc_minor=$(rustc --version | sed -E 's/^rustc 1\.([0-9]+).*/\1/')
+if [ "$rustc_minor" -lt 88 ]; then
+    echo "netavark 2.1.0 needs Rust >= 1.88; found $(rustc --version)" >&2
+    exit 1
+fi
+say "Rust toolchain: $(rustc --version)"
