@@ -111,7 +111,7 @@ check-style: netavark
 	./tests/style/check.sh
 
 check-harness: netavark
-	CARGO_TARGET_DIR=$(HARNESS_TARGET_DIR) $(CARGO) test --release --locked -- --test-threads=1
+	CARGO_TARGET_DIR=$(HARNESS_TARGET_DIR) $(CARGO) test --release --locked --no-fail-fast -- --test-threads=1
 
 check-upstream: netavark
 	NETAVARK_TARGET_DIR=$(NETAVARK_TARGET_DIR) STOCK_TARGET_DIR=$(STOCK_TARGET_DIR) \

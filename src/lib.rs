@@ -1,0 +1,27 @@
+//! Test harness for the as-gateway netavark series.
+//!
+//! Layers, bottom up:
+//! - [`netns`]: named network namespaces, running code inside one, the
+//!   [`netns::Sandbox`] cleanup guard;
+//! - [`link`]: veth pairs, addresses, routes, MACs over rtnetlink;
+//! - [`netavark`]: netavark's JSON types and a runner that executes a
+//!   netavark binary inside a simulated host namespace;
+//! - [`probe`]: real state (links, addresses, routes, neighbours, nft, config
+//!   dir) and real traffic (ICMP, TCP, captured ARP/NA frames);
+//! - [`scenario`]: SENTRY/BOTTLE topologies;
+//! - [`bench`]: setup+teardown timing, stock vs patched.
+
+pub mod bench;
+pub mod link;
+pub mod netavark;
+pub mod netns;
+pub mod probe;
+pub mod scenario;
+
+/// Fail early with a clear message when not root.
+pub fn require_root() -> anyhow::Result<()> {
+    if !nix::unistd::Uid::effective().is_root() {
+        anyhow::bail!("as-gateway needs root (network namespaces, netavark)");
+    }
+    Ok(())
+}

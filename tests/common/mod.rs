@@ -1,0 +1,42 @@
+//! Shared helpers of the scenario tests.
+#![allow(dead_code)]
+
+use as_gateway::netavark::{patched_binary, stock_binary};
+use as_gateway::netns::Netns;
+use as_gateway::probe;
+use as_gateway::scenario::Lab;
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// A lab running the patched netavark (`$AS_GATEWAY_NETAVARK`).
+pub fn patched_lab() -> Lab {
+    as_gateway::require_root().expect("root");
+    Lab::new(&patched_binary()).expect("lab with the patched netavark")
+}
+
+/// A lab running the stock netavark (`$AS_GATEWAY_NETAVARK_STOCK`).
+pub fn stock_lab() -> Lab {
+    as_gateway::require_root().expect("root");
+    Lab::new(&stock_binary()).expect("lab with the stock netavark")
+}
+
+/// Ping with a few tries.
+pub fn pings(ns: &Netns, ip: IpAddr) -> bool {
+    probe::ping(ns, ip, 3, Duration::from_millis(300)).expect("ping probe")
+}
+
+/// Default routes of `ns` as (gateway, dev) pairs, printed for the log.
+pub fn default_gateways(ns: &Netns) -> Vec<IpAddr> {
+    let routes = probe::default_routes(ns).expect("routes");
+    for r in &routes {
+        eprintln!("  {}: {r}", ns.name());
+    }
+    routes.iter().filter_map(|r| r.gateway).collect()
+}
+
+/// Print a result line that shows in `cargo test` output even for passing
+/// tests (writes to stderr directly, bypassing libtest's capture).
+pub fn report(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}

@@ -1,0 +1,413 @@
+//! SENTRY/BOTTLE scenarios against the patched netavark: who holds the
+//! gateway, routes, neighbour entries, DNS in the status block, traffic
+//! through the sentry. Every assertion reads the kernel or the wire.
+
+mod common;
+
+use as_gateway::link;
+use as_gateway::probe;
+use as_gateway::scenario::*;
+use common::*;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+const GW4: IpAddr = IpAddr::V4(ENCLAVE_GW4);
+const GW6: IpAddr = IpAddr::V6(ENCLAVE_GW6);
+
+/// Bottle first on a plain network (DNS disabled: the bridge holds .1),
+/// then the sentry drops in: the bridge loses .1, the sentry holds it, the
+/// bottle's neighbour entry switches to the sentry's MAC at once, and the
+/// address is not given back to the bridge when the sentry leaves.
+#[test]
+fn drop_in_bottle_first_then_sentry() {
+    let mut lab = patched_lab();
+    let net = EnclaveNet::plain();
+    let mut bottle = lab.container(bottle_config(&net, 0)).unwrap();
+    lab.setup(&mut bottle).unwrap();
+    assert_eq!(
+        lab.bridge_addresses().unwrap(),
+        vec![GW4],
+        "stock behaviour first: the bridge holds the gateway"
+    );
+    assert!(
+        pings(&bottle.ns, GW4),
+        "bottle reaches the bridge's gateway"
+    );
+    let before = probe::neighbour(&bottle.ns, GW4)
+        .unwrap()
+        .expect("neighbour .1");
+    let bridge_mac = link_mac(&lab.host, ENCLAVE_BRIDGE).unwrap();
+    assert_eq!(before.mac.as_deref(), Some(bridge_mac.as_str()));
+
+    let mut sentry = lab.sentry(sentry_config(&net, SENTRY_MAC, true)).unwrap();
+    lab.setup(&mut sentry).expect("sentry setup");
+
+    assert!(
+        lab.bridge_addresses().unwrap().is_empty(),
+        "bridge still holds {:?} after the sentry dropped in",
+        lab.bridge_addresses().unwrap()
+    );
+    assert_eq!(
+        link_ips(&sentry.ns, "eth0").unwrap(),
+        vec![GW4],
+        "sentry holds the gateway"
+    );
+    // no traffic from the bottle in between: the switch comes from the
+    // sentry's announcement, not from the bottle re-resolving
+    let after = probe::neighbour(&bottle.ns, GW4)
+        .unwrap()
+        .expect("neighbour .1");
+    eprintln!("bottle neighbour for {GW4}: before [{before}], after [{after}]");
+    assert_eq!(
+        after.mac.as_deref(),
+        Some(SENTRY_MAC),
+        "bottle's neighbour entry for the gateway did not switch to the sentry's MAC"
+    );
+    assert!(
+        pings(&bottle.ns, GW4),
+        "bottle pings the sentry's gateway address"
+    );
+    let n = probe::neighbour(&bottle.ns, GW4).unwrap().unwrap();
+    assert_eq!(n.mac.as_deref(), Some(SENTRY_MAC), "answered by the sentry");
+
+    lab.teardown(&mut sentry).unwrap();
+    assert!(
+        lab.bridge_addresses().unwrap().is_empty(),
+        "the gateway went back to the bridge when the sentry left"
+    );
+}
+
+/// Drop-in on a plain network, then traffic to the outside through the
+/// sentry (sentry has an uplink; the host routes the enclave via it).
+#[test]
+fn drop_in_bottle_reaches_outside_via_sentry() {
+    let mut lab = patched_lab();
+    let net = EnclaveNet::plain();
+    let mut bottle = lab.container(bottle_config(&net, 0)).unwrap();
+    lab.setup(&mut bottle).unwrap();
+    let mut sentry = lab.sentry(sentry_config(&net, SENTRY_MAC, true)).unwrap();
+    lab.setup(&mut sentry).expect("sentry setup");
+    lab.route_enclave_via_sentry(&net).unwrap();
+    assert!(pings(&bottle.ns, GW4), "bottle pings the sentry");
+    let brnf = lab
+        .host
+        .sysctl("net/bridge/bridge-nf-call-iptables")
+        .unwrap_or_else(|_| "n/a".into());
+    assert!(
+        lab.reaches_outside_via_sentry(&bottle.ns).unwrap(),
+        "bottle does not reach the outside through the sentry on a plain (NAT) network \
+         (see the probe lines above). bridge-nf-call-iptables={brnf}; if 1, note that \
+         br_netfilter runs the host's masquerade rule for the enclave subnet on \
+         bottle->sentry frames crossing the bridge too"
+    );
+}
+
+/// Diagnosis for the test above: the same drop-in with br_netfilter off in
+/// the host namespace (`bridge-nf-call-iptables=0`, so the host's NAT rules
+/// do not see bridged frames). Passing here while the test above fails
+/// pins the failure on the host's masquerade of bridged enclave traffic.
+#[test]
+fn drop_in_reaches_outside_without_br_netfilter() {
+    let mut lab = patched_lab();
+    if lab
+        .host
+        .set_sysctl("net/bridge/bridge-nf-call-iptables", "0")
+        .is_err()
+    {
+        report("bridge-nf-call-iptables not present: br_netfilter not loaded, nothing to turn off");
+    }
+    let net = EnclaveNet::plain();
+    let mut bottle = lab.container(bottle_config(&net, 0)).unwrap();
+    lab.setup(&mut bottle).unwrap();
+    let mut sentry = lab.sentry(sentry_config(&net, SENTRY_MAC, true)).unwrap();
+    lab.setup(&mut sentry).expect("sentry setup");
+    lab.route_enclave_via_sentry(&net).unwrap();
+    assert!(
+        lab.reaches_outside_via_sentry(&bottle.ns).unwrap(),
+        "bottle does not reach the outside through the sentry, even without br_netfilter"
+    );
+}
+
+/// Sentry first on gateway_mode=container, then the bottle: the bridge
+/// never holds the gateway, the bottle's status block names the gateway
+/// as DNS server, the bottle routes via the sentry and reaches the outside.
+#[test]
+fn sentry_first_then_bottle_container_mode() {
+    let mut lab = patched_lab();
+    let net = EnclaveNet::container_mode();
+    let mut sentry = lab.sentry(sentry_config(&net, SENTRY_MAC, true)).unwrap();
+    let sst = lab.setup(&mut sentry).expect("sentry setup");
+    lab.route_enclave_via_sentry(&net).unwrap();
+    assert!(
+        lab.bridge_addresses().unwrap().is_empty(),
+        "bridge holds the gateway after the sentry's setup"
+    );
+    let mut bottle = lab.container(bottle_config(&net, 0)).unwrap();
+    let bst = lab.setup(&mut bottle).expect("bottle setup");
+    assert!(
+        lab.bridge_addresses().unwrap().is_empty(),
+        "bridge holds {:?} after the bottle's setup",
+        lab.bridge_addresses().unwrap()
+    );
+    assert_eq!(link_ips(&sentry.ns, "eth0").unwrap(), vec![GW4]);
+
+    let b = &bst[ENCLAVE];
+    assert_eq!(
+        b.dns_server_ips.clone().unwrap_or_default(),
+        vec![GW4],
+        "bottle's status block must name the gateway as DNS server"
+    );
+    assert!(
+        b.dns_search_domains.clone().unwrap_or_default().is_empty(),
+        "no search domain on gateway_mode=container"
+    );
+    assert!(
+        sst[ENCLAVE]
+            .dns_server_ips
+            .clone()
+            .unwrap_or_default()
+            .is_empty(),
+        "the gateway container's status block has no DNS servers"
+    );
+
+    assert_eq!(
+        default_gateways(&bottle.ns),
+        vec![GW4],
+        "bottle: default via the gateway"
+    );
+    assert!(pings(&bottle.ns, GW4), "bottle pings the sentry");
+    let n = probe::neighbour(&bottle.ns, GW4)
+        .unwrap()
+        .expect("neighbour .1");
+    assert_eq!(
+        n.mac.as_deref(),
+        Some(SENTRY_MAC),
+        "gateway resolves to the sentry"
+    );
+    assert!(
+        lab.reaches_outside_via_sentry(&bottle.ns).unwrap(),
+        "bottle reaches the outside via the sentry"
+    );
+}
+
+/// `internal: true` + gateway_mode=container: the bottle still gets
+/// `default via <gateway>`.
+#[test]
+fn internal_container_mode_bottle_gets_default_route() {
+    let mut lab = patched_lab();
+    let net = EnclaveNet::container_mode().internal();
+    let mut sentry = lab.sentry(sentry_config(&net, SENTRY_MAC, false)).unwrap();
+    lab.setup(&mut sentry).expect("sentry setup");
+    let mut bottle = lab.container(bottle_config(&net, 0)).unwrap();
+    lab.setup(&mut bottle).expect("bottle setup");
+    assert_eq!(
+        default_gateways(&bottle.ns),
+        vec![GW4],
+        "internal: still default via gateway"
+    );
+    assert!(lab.bridge_addresses().unwrap().is_empty());
+    assert!(pings(&bottle.ns, GW4), "bottle pings the sentry");
+}
+
+/// gateway_mode=container with no sentry: the bottle reaches nothing, not
+/// the gateway address, not the host, not the outside. Positive control:
+/// the same probes succeed once the sentry is there.
+#[test]
+fn fail_closed_without_sentry() {
+    let mut lab = patched_lab();
+    let net = EnclaveNet::container_mode();
+    let mut bottle = lab.container(bottle_config(&net, 0)).unwrap();
+    lab.setup(&mut bottle).expect("bottle setup");
+    let targets = [GW4, IpAddr::V4(HOST_OUTSIDE_IP), IpAddr::V4(OUTSIDE_IP)];
+    let tcp = [
+        SocketAddr::new(IpAddr::V4(HOST_OUTSIDE_IP), ECHO_PORT),
+        SocketAddr::new(IpAddr::V4(OUTSIDE_IP), ECHO_PORT),
+    ];
+    let probe_all = |label: &str| -> Vec<bool> {
+        let mut r = Vec::new();
+        for ip in targets {
+            let ok = probe::ping(&bottle.ns, ip, 2, Duration::from_millis(300)).unwrap();
+            eprintln!("  {label}: ping {ip}: {ok}");
+            r.push(ok);
+        }
+        for sa in tcp {
+            let ok = probe::tcp_echo(&bottle.ns, sa, Duration::from_millis(500)).unwrap();
+            eprintln!("  {label}: tcp {sa}: {ok}");
+            r.push(ok);
+        }
+        r
+    };
+    assert!(
+        lab.bridge_addresses().unwrap().is_empty(),
+        "no gateway on the bridge"
+    );
+    let before = probe_all("no sentry");
+    assert!(
+        before.iter().all(|ok| !ok),
+        "with no sentry the bottle reached something: {before:?} for {targets:?} + {tcp:?}"
+    );
+
+    let mut sentry = lab.sentry(sentry_config(&net, SENTRY_MAC, true)).unwrap();
+    lab.setup(&mut sentry).expect("sentry setup");
+    lab.route_enclave_via_sentry(&net).unwrap();
+    let after = probe_all("with sentry");
+    assert!(
+        after.iter().all(|ok| *ok),
+        "positive control: with the sentry every probe must succeed: {after:?}"
+    );
+}
+
+/// IPv4 + IPv6: both gateway addresses on the sentry, none on the bridge,
+/// both default routes on the bottle, a gratuitous ARP and an unsolicited
+/// NA from the sentry's MAC observed by the bottle, both gateways answer.
+#[test]
+fn dual_stack() {
+    let mut lab = patched_lab();
+    let net = EnclaveNet::container_mode().dual_stack();
+    let mut bottle = lab.container(bottle_config(&net, 0)).unwrap();
+    lab.setup(&mut bottle).expect("bottle setup");
+    let capture = probe::Capture::start(&bottle.ns, "eth0").unwrap();
+    let mut sentry = lab.sentry(sentry_config(&net, SENTRY_MAC, false)).unwrap();
+    lab.setup(&mut sentry).expect("sentry setup");
+    std::thread::sleep(Duration::from_millis(300));
+    let seen = capture.stop();
+    for (t, a) in &seen {
+        eprintln!("  +{:.1} ms {a}", t.as_secs_f64() * 1e3);
+    }
+    assert_eq!(
+        link_ips(&sentry.ns, "eth0").unwrap(),
+        vec![GW4, GW6],
+        "sentry holds both"
+    );
+    assert!(
+        lab.bridge_addresses().unwrap().is_empty(),
+        "bridge holds neither"
+    );
+    let mut gws = default_gateways(&bottle.ns);
+    gws.sort();
+    assert_eq!(gws, vec![GW4, GW6], "bottle: default via both gateways");
+    assert!(
+        seen.iter().any(
+            |(_, a)| matches!(a, probe::Announcement::Arp { sender_mac, sender_ip, .. }
+            if sender_mac == SENTRY_MAC && IpAddr::V4(*sender_ip) == GW4)
+        ),
+        "no ARP announcement of {GW4} from {SENTRY_MAC} seen by the bottle"
+    );
+    assert!(
+        seen.iter().any(
+            |(_, a)| matches!(a, probe::Announcement::Na { src_mac, target, .. }
+            if src_mac == SENTRY_MAC && IpAddr::V6(*target) == GW6)
+        ),
+        "no neighbour advertisement of {GW6} from {SENTRY_MAC} seen by the bottle"
+    );
+    assert!(pings(&bottle.ns, GW4), "ping {GW4}");
+    assert!(pings(&bottle.ns, GW6), "ping {GW6}");
+    let n6 = probe::neighbour(&bottle.ns, GW6)
+        .unwrap()
+        .expect("neighbour fd89::1");
+    assert_eq!(n6.mac.as_deref(), Some(SENTRY_MAC));
+}
+
+/// Three bottles all reach the outside via the sentry.
+#[test]
+fn three_bottles_reach_outside_via_sentry() {
+    let mut lab = patched_lab();
+    let net = EnclaveNet::container_mode();
+    let mut sentry = lab.sentry(sentry_config(&net, SENTRY_MAC, true)).unwrap();
+    lab.setup(&mut sentry).expect("sentry setup");
+    lab.route_enclave_via_sentry(&net).unwrap();
+    let mut bottles = Vec::new();
+    for i in 0..3 {
+        let mut b = lab.container(bottle_config(&net, i)).unwrap();
+        lab.setup(&mut b).expect("bottle setup");
+        bottles.push(b);
+    }
+    for b in &bottles {
+        assert_eq!(
+            default_gateways(&b.ns),
+            vec![GW4],
+            "{}: default via gateway",
+            b.name
+        );
+        assert!(
+            lab.reaches_outside_via_sentry(&b.ns).unwrap(),
+            "{} reaches the outside",
+            b.name
+        );
+        let n = probe::neighbour(&b.ns, GW4).unwrap().expect("neighbour");
+        assert_eq!(
+            n.mac.as_deref(),
+            Some(SENTRY_MAC),
+            "{}: gateway is the sentry",
+            b.name
+        );
+    }
+}
+
+/// A sentry with an uplink keeps its uplink default route and gets no
+/// default route (nor any route via its own address) from the enclave.
+#[test]
+fn sentry_keeps_uplink_default_route() {
+    let mut lab = patched_lab();
+    let net = EnclaveNet::container_mode().dual_stack();
+    let mut sentry = lab.sentry(sentry_config(&net, SENTRY_MAC, true)).unwrap();
+    lab.setup(&mut sentry).expect("sentry setup");
+    let defaults = probe::default_routes(&sentry.ns).unwrap();
+    for r in &defaults {
+        eprintln!("  sentry: {r}");
+    }
+    assert_eq!(defaults.len(), 1, "exactly one default route: {defaults:?}");
+    assert_eq!(defaults[0].gateway, Some(IpAddr::V4(UPLINK_GW)));
+    assert_eq!(defaults[0].dev.as_deref(), Some("eth1"));
+    let via_self: Vec<_> = probe::routes(&sentry.ns)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.gateway.is_some_and(|g| net.gateways().contains(&g)))
+        .collect();
+    assert!(
+        via_self.is_empty(),
+        "routes via the sentry's own address: {via_self:?}"
+    );
+    assert!(
+        probe::ping(
+            &sentry.ns,
+            IpAddr::V4(OUTSIDE_IP),
+            3,
+            Duration::from_millis(300)
+        )
+        .unwrap(),
+        "sentry reaches the outside over its uplink"
+    );
+}
+
+/// gateway_mode=container: the bridge never gets the gateway, also when
+/// the bridge is deleted and recreated, and a stray one is removed.
+#[test]
+fn container_mode_bridge_never_holds_gateway() {
+    let mut lab = patched_lab();
+    let net = EnclaveNet::container_mode();
+    let mut bottle = lab.container(bottle_config(&net, 0)).unwrap();
+    lab.setup(&mut bottle).expect("bottle setup");
+    assert!(lab.bridge_addresses().unwrap().is_empty(), "first setup");
+    lab.teardown(&mut bottle).unwrap();
+    assert!(
+        probe::link(&lab.host, ENCLAVE_BRIDGE).unwrap().is_none(),
+        "bridge deleted with its last port"
+    );
+    lab.setup(&mut bottle).expect("bottle setup again");
+    assert!(
+        lab.bridge_addresses().unwrap().is_empty(),
+        "recreated bridge"
+    );
+
+    // a stray gateway address (e.g. left by a stock netavark) is removed
+    link::add_address(&lab.host, ENCLAVE_BRIDGE, GW4, 24).unwrap();
+    assert_eq!(lab.bridge_addresses().unwrap(), vec![GW4]);
+    let mut other = lab.container(bottle_config(&net, 1)).unwrap();
+    lab.setup(&mut other).expect("second bottle setup");
+    assert!(
+        lab.bridge_addresses().unwrap().is_empty(),
+        "stray gateway on the bridge was not removed: {:?}",
+        lab.bridge_addresses().unwrap()
+    );
+}

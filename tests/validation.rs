@@ -1,0 +1,264 @@
+//! Every validation error of SPEC.md: setup fails, the error names the
+//! problem, and nothing changed: host links/addresses/routes, nft ruleset
+//! and netavark's config dir are identical before and after, and the
+//! container namespace has no new link.
+//!
+//! netavark reports errors as `{"error": "..."}` on stdout (exit code 1);
+//! the checks look at stdout and stderr together.
+
+mod common;
+
+use as_gateway::netavark::{NetworkOptions, Subnet};
+use as_gateway::probe::{self, HostSnapshot};
+use as_gateway::scenario::*;
+use common::*;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+
+const GW4: IpAddr = IpAddr::V4(ENCLAVE_GW4);
+
+/// Run a setup that must be rejected with an error containing every one of
+/// `expect` (case-insensitive), and must change nothing.
+fn assert_rejected(lab: &mut Lab, cfg: NetworkOptions, expect: &[&str]) {
+    let c = lab.container(cfg).unwrap();
+    let host_before = HostSnapshot::take(&lab.host, &lab.config_dir).unwrap();
+    let links_before = probe::links(&c.ns).unwrap();
+    let out = lab.netavark.setup_raw(&c.ns, &c.config).unwrap();
+    let host_after = HostSnapshot::take(&lab.host, &lab.config_dir).unwrap();
+    let links_after = probe::links(&c.ns).unwrap();
+    let msg = out.error_message();
+    eprintln!("netavark said ({:?}): {msg}", out.code);
+    assert!(
+        !out.success(),
+        "setup was accepted, expected a rejection naming {expect:?}; stdout: {}",
+        out.stdout
+    );
+    let all = out.all_output().to_lowercase();
+    for e in expect {
+        assert!(
+            all.contains(&e.to_lowercase()),
+            "the error does not name {e:?}: {msg}"
+        );
+    }
+    let diff = host_before.diff(&host_after);
+    assert!(
+        diff.is_empty(),
+        "the failed setup changed the host:\n{}",
+        diff.join("\n")
+    );
+    assert_eq!(
+        links_before, links_after,
+        "the failed setup left links in the container namespace"
+    );
+}
+
+fn opts(pairs: &[(&str, &str)]) -> Option<BTreeMap<String, String>> {
+    Some(
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    )
+}
+
+fn sentry(net: &EnclaveNet) -> NetworkOptions {
+    sentry_config(net, SENTRY_MAC, false)
+}
+
+#[test]
+fn as_gateway_not_a_bool() {
+    let mut lab = patched_lab();
+    let mut cfg = sentry(&EnclaveNet::container_mode());
+    cfg.networks.get_mut(ENCLAVE).unwrap().options = opts(&[("as_gateway", "yes")]);
+    assert_rejected(&mut lab, cfg, &["as_gateway", "yes"]);
+}
+
+#[test]
+fn as_gateway_on_macvlan() {
+    let mut lab = patched_lab();
+    let mut cfg = sentry(&EnclaveNet::plain());
+    let n = cfg.network_info.get_mut(ENCLAVE).unwrap();
+    n.driver = "macvlan".into();
+    n.network_interface = Some("outside0".into());
+    assert_rejected(&mut lab, cfg, &["as_gateway", "macvlan"]);
+}
+
+#[test]
+fn as_gateway_on_ipvlan() {
+    let mut lab = patched_lab();
+    let mut cfg = sentry(&EnclaveNet::plain());
+    let n = cfg.network_info.get_mut(ENCLAVE).unwrap();
+    n.driver = "ipvlan".into();
+    n.network_interface = Some("outside0".into());
+    assert_rejected(&mut lab, cfg, &["as_gateway", "ipvlan"]);
+}
+
+#[test]
+fn as_gateway_on_unmanaged_bridge() {
+    let mut lab = patched_lab();
+    let mut cfg = sentry(&EnclaveNet::plain());
+    cfg.network_info.get_mut(ENCLAVE).unwrap().options = opts(&[("mode", "unmanaged")]);
+    assert_rejected(&mut lab, cfg, &["as_gateway", "unmanaged"]);
+}
+
+#[test]
+fn gateway_mode_container_on_unmanaged_bridge() {
+    let mut lab = patched_lab();
+    let mut cfg = bottle_config(&EnclaveNet::plain(), 0);
+    cfg.network_info.get_mut(ENCLAVE).unwrap().options =
+        opts(&[("mode", "unmanaged"), ("gateway_mode", "container")]);
+    assert_rejected(&mut lab, cfg, &["gateway_mode", "unmanaged"]);
+}
+
+#[test]
+fn as_gateway_with_dhcp_ipam() {
+    let mut lab = patched_lab();
+    let mut cfg = sentry(&EnclaveNet::plain());
+    cfg.networks.get_mut(ENCLAVE).unwrap().static_ips = None;
+    let n = cfg.network_info.get_mut(ENCLAVE).unwrap();
+    n.ipam_options = opts(&[("driver", "dhcp")]);
+    n.subnets = None;
+    assert_rejected(&mut lab, cfg, &["as_gateway", "dhcp"]);
+}
+
+#[test]
+fn as_gateway_with_none_ipam() {
+    let mut lab = patched_lab();
+    let mut cfg = sentry(&EnclaveNet::plain());
+    cfg.networks.get_mut(ENCLAVE).unwrap().static_ips = None;
+    let n = cfg.network_info.get_mut(ENCLAVE).unwrap();
+    n.ipam_options = opts(&[("driver", "none")]);
+    n.subnets = None;
+    assert_rejected(&mut lab, cfg, &["as_gateway", "none"]);
+}
+
+#[test]
+fn as_gateway_subnet_without_gateway() {
+    let mut lab = patched_lab();
+    let mut cfg = sentry(&EnclaveNet::plain());
+    cfg.network_info.get_mut(ENCLAVE).unwrap().subnets = Some(vec![Subnet {
+        gateway: None,
+        subnet: "10.89.0.0/24".parse().unwrap(),
+    }]);
+    assert_rejected(&mut lab, cfg, &["as_gateway", "gateway", "10.89.0.0/24"]);
+}
+
+#[test]
+fn as_gateway_on_dns_enabled_host_mode_network() {
+    let mut lab = patched_lab();
+    let mut net = EnclaveNet::plain();
+    net.dns_enabled = true;
+    assert_rejected(&mut lab, sentry(&net), &["as_gateway", "dns"]);
+}
+
+#[test]
+fn as_gateway_static_ip_is_not_the_gateway() {
+    let mut lab = patched_lab();
+    let mut cfg = sentry(&EnclaveNet::container_mode());
+    cfg.networks.get_mut(ENCLAVE).unwrap().static_ips =
+        Some(vec![IpAddr::V4(Ipv4Addr::new(10, 89, 0, 5))]);
+    assert_rejected(&mut lab, cfg, &["as_gateway", "10.89.0.5", "10.89.0.1"]);
+}
+
+#[test]
+fn as_gateway_missing_ipv6_gateway() {
+    let mut lab = patched_lab();
+    let mut cfg = sentry(&EnclaveNet::container_mode().dual_stack());
+    cfg.networks.get_mut(ENCLAVE).unwrap().static_ips = Some(vec![GW4]);
+    assert_rejected(&mut lab, cfg, &["as_gateway", "fd89::1"]);
+}
+
+#[test]
+fn second_gateway_container_while_first_holds_it() {
+    let mut lab = patched_lab();
+    let net = EnclaveNet::container_mode();
+    let mut first = lab.sentry(sentry(&net)).unwrap();
+    lab.setup(&mut first).expect("first sentry setup");
+    let mut second = sentry_config(&net, SENTRY_MAC_RESTARTED, false);
+    second.container_id = "5ec0d5ec0d".repeat(6) + "5ec0";
+    second.container_name = "sentry2".into();
+    assert_rejected(&mut lab, second, &["gateway", &SENTRY_ID[..12]]);
+    // the first one still holds it and answers
+    assert_eq!(link_ips(&first.ns, "eth0").unwrap(), vec![GW4]);
+}
+
+#[test]
+fn gateway_mode_not_host_or_container() {
+    let mut lab = patched_lab();
+    let mut cfg = bottle_config(&EnclaveNet::plain(), 0);
+    cfg.network_info.get_mut(ENCLAVE).unwrap().options = opts(&[("gateway_mode", "bogus")]);
+    assert_rejected(&mut lab, cfg, &["gateway_mode", "bogus"]);
+}
+
+#[test]
+fn plain_container_holding_the_gateway_on_container_mode() {
+    let mut lab = patched_lab();
+    let mut cfg = bottle_config(&EnclaveNet::container_mode(), 0);
+    cfg.networks.get_mut(ENCLAVE).unwrap().static_ips = Some(vec![GW4]);
+    assert_rejected(&mut lab, cfg, &["10.89.0.1", "gateway"]);
+}
+
+/// `netavark create` accepts gateway_mode=container and rejects other values.
+#[test]
+fn create_validates_gateway_mode() {
+    let lab = patched_lab();
+    let create = |mode: &str| {
+        let cfg = serde_json::json!({
+            "network": {
+                "name": "enclave", "id": ENCLAVE_ID, "driver": "bridge",
+                "dns_enabled": false, "internal": false, "ipv6_enabled": false,
+                "options": {"gateway_mode": mode}
+            },
+            "used": {"interfaces": [], "names": {}, "subnets": []},
+            "options": {
+                "subnet_pools": [{"base": "10.89.0.0/16", "size": 24}],
+                "default_interface_name": "podman",
+                "check_used_subnets": false
+            }
+        });
+        lab.netavark.run(&["create"], &cfg.to_string()).unwrap()
+    };
+    let ok = create("container");
+    assert!(
+        ok.success(),
+        "create with gateway_mode=container: {}",
+        ok.error_message()
+    );
+    assert!(
+        ok.stdout.contains("gateway_mode"),
+        "option kept: {}",
+        ok.stdout
+    );
+    let bad = create("bogus");
+    assert!(!bad.success(), "create accepted gateway_mode=bogus");
+    let msg = bad.error_message();
+    assert!(
+        msg.contains("gateway_mode") && msg.contains("bogus"),
+        "error: {msg}"
+    );
+}
+
+/// A setup that fails halfway (the enclave is done, then the sentry's
+/// second network fails: its "bridge" is an existing veth) is rolled back:
+/// no veth, address, route, nft rule or owner record is left, and the
+/// container namespace has no new link.
+#[test]
+fn setup_failing_halfway_is_rolled_back() {
+    let mut lab = patched_lab();
+    let net = EnclaveNet::container_mode();
+    // a bottle keeps the enclave bridge alive, so the sentry's half-done
+    // setup really touches it
+    let mut bottle = lab.container(bottle_config(&net, 0)).unwrap();
+    lab.setup(&mut bottle).expect("bottle setup");
+    let mut cfg = sentry_config(&net, SENTRY_MAC, true);
+    cfg.network_info.get_mut(UPLINK).unwrap().network_interface = Some("outside0".into());
+    assert_rejected(&mut lab, cfg, &[]);
+    assert!(lab.bridge_addresses().unwrap().is_empty());
+    // nothing left blocks the next sentry (no stale owner, no leftovers)
+    let mut good = sentry_config(&net, SENTRY_MAC, true);
+    good.container_name = "sentry-retry".into();
+    let mut sentry = lab.sentry(good).unwrap();
+    lab.setup(&mut sentry)
+        .expect("a correct sentry after the rollback");
+    assert!(pings(&bottle.ns, GW4), "bottle reaches the new sentry");
+}
