@@ -110,7 +110,8 @@ cmd_status() {
     tmp=$(mktemp -d)
     trap 'rm -rf "$tmp"' RETURN
     cp -r "$series" "$tmp/committed"
-    cmd_refresh "$dir" "$tmp/now" 2>/dev/null || { say "WARNING: $dir has uncommitted changes"; return 0; }
+    # A subshell, so that refresh's die() on a dirty tree only ends the check.
+    (cmd_refresh "$dir" "$tmp/now") 2>/dev/null || { say "WARNING: $dir has uncommitted changes"; return 0; }
     if ! diff -qr "$tmp/committed" "$tmp/now" >/dev/null; then
         say "WARNING: $dir and $series differ: 'make refresh-patches' saves the tree's commits,"
         say "         'make reset-netavark' rebuilds the tree from the series"
