@@ -45,6 +45,8 @@ help:
 	@echo "make bench            setup-time ratios, patched vs stock, in one run"
 	@echo "make demo             a SENTRY/BOTTLE topology in namespaces, narrated"
 	@echo "make install DESTDIR= install the patched netavark"
+	@echo "make podman           fetch podman + container-libs, apply their series, build $(BIN)/podman"
+	@echo "make check-podman-smoke  real containers with $(BIN)/podman and our netavark"
 
 # ---------------------------------------------------------------- setup
 deps:
@@ -88,6 +90,10 @@ $(BIN)/netavark: $(TREE)/.as-gateway-stamp $(SERIES_FILES) FORCE
 	$(call build_netavark,$(TREE),$(NETAVARK_TARGET_DIR),)
 
 FORCE:
+
+# The podman side (issue 3, in progress): podman v6 + container-libs common,
+# same fetch / pristine / git am / refresh scheme as netavark.
+include podman-patch/podman.mk
 
 harness:
 	CARGO_TARGET_DIR=$(HARNESS_TARGET_DIR) $(CARGO) build --release --locked

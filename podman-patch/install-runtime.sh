@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Install what `make podman` (build) and podman-patch/podman-env (runtime)
+# need on a fresh Debian 12 machine, and say why each piece is there.
+# Idempotent: packages already present are skipped.
+#
+# All from Debian bookworm.  Newer suites were checked and are not needed:
+#   conmon  bookworm has 2.1.6; podman 6's RPM spec asks for >= 2.1.7, but
+#           2.1.6 runs podman 6.0.2 here (tests/podman/smoke.sh).  trixie's
+#           2.1.12 needs libc6 >= 2.38 and libglib2.0-0t64: not installable
+#           on bookworm without pulling trixie's libc.
+#   runc    bookworm has 1.1.5, trixie 1.1.15 (libc6 >= 2.38 too).
+#   aardvark-dns  bookworm's 1.4.0 predates the config format netavark 2.1
+#           writes; DNS-enabled networks use aardvark-dns 2.1.0 built from
+#           crates.io by tests/upstream/compare.sh (see podman-patch/README.md).
+# Not needed: crun (fails here: "cgroups in hybrid mode not supported"),
+# fuse-overlayfs (root uses the kernel's overlay), slirp4netns/passt (rootless
+# only), containers-common (we ship our own containers.conf, registries.conf,
+# policy.json), Debian's podman/netavark (ours are built from source).
+set -euo pipefail
+
+say() { printf '==> %s\n' "$*"; }
+
+# package: reason
+packages=(
+    "gcc:cgo: the seccomp and libsqlite3 build tags link C libraries"
+    "pkg-config:cgo: libseccomp-golang finds libseccomp with pkg-config"
+    "libseccomp-dev:build tag seccomp: podman generates the default seccomp profile"
+    "libsqlite3-dev:build tag libsqlite3: podman 6's database is SQLite; link Debian's"
+    "git:podman-patch/tree.sh keeps the upstream trees as git work trees (git am)"
+    "xxd:podman-patch/tree.sh recomputes the go.sum h1: hash of each copied module"
+    "runc:the OCI runtime (crun fails on this kernel's hybrid cgroups)"
+    "conmon:podman's container monitor"
+    "catatonit:PID 1 of podman-env's sandbox (reaps conmon; PID 1 here does not) and --init"
+    "util-linux:podman-env's sandbox: unshare, nsenter, setsid, findmnt"
+    "iproute2:the smoke test checks bridges with 'ip link'"
+)
+
+missing=()
+for entry in "${packages[@]}"; do
+    pkg=${entry%%:*}
+    if dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+        continue
+    fi
+    say "need $pkg: ${entry#*:}"
+    missing+=("$pkg")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+    say "installing ${#missing[@]} Debian package(s) with apt-get"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+    say "podman build and runtime packages present"
+fi
+
+# Go: podman 6 needs Go >= 1.25 (bookworm's golang is 1.19; trixie's 1.24).
+command -v go >/dev/null || { echo "missing go: podman 6 needs Go >= 1.25" >&2; exit 1; }
+go_minor=$(go env GOVERSION | sed -E 's/^go1\.([0-9]+).*/\1/')
+if [ "$go_minor" -lt 25 ]; then
+    echo "podman 6 needs Go >= 1.25; found $(go env GOVERSION)" >&2
+    exit 1
+fi

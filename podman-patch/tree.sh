@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# Manage the upstream podman and container-libs work trees that the patch
+# series live on.  NAME is "podman" (module go.podman.io/podman/v6) or
+# "common" (module go.podman.io/common, container-libs' common/ directory).
+#
+#   tree.sh fetch NAME              download the pinned module with `go mod
+#                                   download`, check its h1: hash, print the
+#                                   module cache directory
+#   tree.sh pristine NAME DIR       copy the module into DIR as a git tree whose
+#                                   only commit is the untouched upstream
+#                                   source, tagged "upstream"
+#   tree.sh apply DIR SERIES        git am every patch of SERIES/series onto DIR
+#   tree.sh refresh DIR SERIES      rewrite SERIES/*.patch and SERIES/series
+#                                   from the commits upstream..HEAD of DIR
+#   tree.sh status DIR SERIES       warn when DIR's commits and SERIES differ
+#   tree.sh quilt-check NAME SERIES check that `quilt push -a` applies SERIES
+#                                   to a fresh pristine copy
+#
+# Pins live in podman-patch/upstream.mk.  Nothing of podman or container-libs
+# is ever committed to this repository: the trees live under build/, which
+# git ignores.  This mirrors netavark-patch/tree.sh; only "fetch" differs.
+set -euo pipefail
+shopt -s inherit_errexit
+
+here=$(cd "$(dirname "$0")" && pwd)
+pin() { sed -n "s/^$1 *:= *//p" "$here/upstream.mk"; }
+
+say() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'tree.sh: %s\n' "$*" >&2; exit 1; }
+
+# module, version and h1 hash of NAME
+module_of() {
+    case "$1" in
+        podman) echo "$(pin PODMAN_MODULE) $(pin PODMAN_VERSION) $(pin PODMAN_H1)" ;;
+        common) echo "$(pin PODMAN_COMMON_MODULE) $(pin PODMAN_COMMON_VERSION) $(pin PODMAN_COMMON_H1)" ;;
+        *) die "unknown NAME '$1' (podman or common)" ;;
+    esac
+}
+
+# Fixed identity and dates make the pristine commit, and so every
+# regenerated patch, identical from one machine to the next.
+pristine_env() {
+    export GIT_AUTHOR_NAME="proxy.golang.org" GIT_AUTHOR_EMAIL="$1@proxy.golang.org"
+    export GIT_COMMITTER_NAME="as-gateway" GIT_COMMITTER_EMAIL="as-gateway@localhost"
+    export GIT_AUTHOR_DATE="2000-01-01T00:00:00Z" GIT_COMMITTER_DATE="2000-01-01T00:00:00Z"
+}
+
+# The go.sum "h1:" hash of a module tree (golang.org/x/mod/sumdb/dirhash
+# Hash1): sha256 over the sorted lines "<sha256 of file>  <module>@<version>/<file>".
+dirhash() {
+    local dir=$1 prefix=$2
+    (cd "$dir" && find . -type f -print0 | sed -z 's|^\./||' | LC_ALL=C sort -z \
+        | xargs -0 -r sha256sum --) \
+        | sed "s|^\([0-9a-f]*\)  |\1  $prefix/|" \
+        | sha256sum | cut -d' ' -f1 | xxd -r -p | base64 | sed 's/^/h1:/'
+}
+
+cmd_fetch() {
+    local name=$1 module version h1 json dir sum tmp
+    read -r module version h1 <<<"$(module_of "$name")"
+    say "fetching $module@$version with go mod download (h1 pinned in podman-patch/upstream.mk)"
+    # Outside any module, so no go.mod/go.work of ours is consulted.
+    tmp=$(mktemp -d)
+    json=$(cd "$tmp" && GOWORK=off GOFLAGS=-mod=mod go mod download -json "$module@$version") \
+        || { rmdir "$tmp"; die "go mod download $module@$version failed"; }
+    rmdir "$tmp"
+    dir=$(sed -n 's/^\t"Dir": "\(.*\)",$/\1/p' <<<"$json")
+    sum=$(sed -n 's/^\t"Sum": "\(.*\)",$/\1/p' <<<"$json")
+    [ -n "$dir" ] && [ -d "$dir" ] || die "go mod download printed no Dir for $module@$version"
+    [ "$sum" = "$h1" ] || die "$module@$version has Sum $sum, pinned $h1"
+    say "verified $module@$version $h1 (go's record of the zip)"
+    echo "$dir"
+}
+
+cmd_pristine() {
+    local name=$1 dir=$2 module version h1 src got
+    [ ! -e "$dir" ] || die "$dir exists; remove it first (make reset-podman)"
+    read -r module version h1 <<<"$(module_of "$name")"
+    src=$(cmd_fetch "$name")
+    mkdir -p "$(dirname "$dir")"
+    # The module cache is read-only: copy, then make the copy writable.
+    cp -R --no-preserve=mode,ownership "$src" "$dir"
+    chmod -R u+w,go-w "$dir"
+    # Re-hash what we copied, so the pristine commit is provably the module.
+    got=$(dirhash "$dir" "$module@$version")
+    [ "$got" = "$h1" ] || { rm -rf "$dir"; die "copy of $module@$version hashes to $got, pinned $h1"; }
+    say "verified the copy in $dir hashes to $h1"
+    pristine_env "$name"
+    git -C "$dir" init -q -b as-gateway
+    git -C "$dir" config user.name "as-gateway developer"
+    git -C "$dir" config user.email "as-gateway@localhost"
+    git -C "$dir" config as-gateway.module "$module"
+    git -C "$dir" config as-gateway.version "$version"
+    # Module zips keep files that upstream's .gitignore would hide; force-add
+    # so the pristine commit is byte-for-byte the module.
+    git -C "$dir" add -A -f .
+    git -C "$dir" commit -q -m "$module $version, pristine from the Go module proxy" \
+        -m "go.sum hash of $module@$version: $h1"
+    git -C "$dir" tag upstream
+    say "pristine $module $version committed in $dir (tag: upstream)"
+}
+
+series_patches() {
+    local series=$1
+    [ -f "$series/series" ] || return 0
+    grep -v -e '^#' -e '^[[:space:]]*$' "$series/series" | sed 's/[[:space:]].*//'
+}
+
+cmd_apply() {
+    local dir=$1 series=$2 n=0 p
+    for p in $(series_patches "$series"); do
+        git -C "$dir" am -q --keep-cr --committer-date-is-author-date "$(cd "$series" && pwd)/$p" \
+            || die "git am failed on $p; fix it in $dir, then 'git am --continue' and 'make refresh-podman-patches'"
+        n=$((n + 1))
+    done
+    say "applied $n patch(es) from $series onto $dir"
+}
+
+cmd_refresh() {
+    local dir=$1 series=$2 tmp module version
+    module=$(git -C "$dir" config as-gateway.module) || die "$dir is not a tree made by '$0 pristine'"
+    version=$(git -C "$dir" config as-gateway.version)
+    git -C "$dir" diff --quiet HEAD || die "$dir has uncommitted changes; commit them first"
+    tmp=$(mktemp -d)
+    git -C "$dir" format-patch -q --zero-commit --no-signature --no-numbered \
+        --full-index -o "$tmp" upstream..HEAD
+    mkdir -p "$series"
+    rm -f "$series"/*.patch
+    {
+        echo "# Applies to $module $version from the Go module proxy, in this order."
+        echo "# Generated by 'make refresh-podman-patches'; works with 'git am' and 'quilt push -a'."
+    } > "$series/series"
+    for p in "$tmp"/*.patch; do
+        [ -e "$p" ] || continue
+        mv "$p" "$series/"
+        basename "$p" >> "$series/series"
+    done
+    rmdir "$tmp"
+    say "wrote $(series_patches "$series" | wc -l) patch(es) to $series"
+}
+
+# Warn when the work tree and the committed series have drifted apart.
+cmd_status() {
+    local dir=$1 series=$2 tmp
+    tmp=$(mktemp -d)
+    trap 'rm -rf "$tmp"' RETURN
+    cp -r "$series" "$tmp/committed"
+    # A subshell: cmd_refresh dies (exit 1) on uncommitted changes, which
+    # is only worth a warning here (edit, make podman, test, then commit).
+    (cmd_refresh "$dir" "$tmp/now") 2>/dev/null \
+        || { say "WARNING: $dir has uncommitted changes (built as they are)"; return 0; }
+    if ! diff -qr "$tmp/committed" "$tmp/now" >/dev/null; then
+        say "WARNING: $dir and $series differ: 'make refresh-podman-patches' saves the tree's commits,"
+        say "         'make reset-podman' rebuilds the tree from the series"
+    fi
+}
+
+cmd_quilt_check() {
+    local name=$1 series tmp src
+    series=$(cd "$2" && pwd)
+    command -v quilt >/dev/null || die "quilt is not installed (apt-get install quilt)"
+    if [ -z "$(series_patches "$series")" ]; then say "series is empty"; return 0; fi
+    tmp=$(mktemp -d)
+    trap 'rm -rf "$tmp"' RETURN
+    src=$(cmd_fetch "$name")
+    cp -R --no-preserve=mode,ownership "$src" "$tmp/tree"
+    (cd "$tmp/tree" && QUILT_PATCHES="$series" QUILT_PC=.pc quilt push -a -q >&2) \
+        || die "quilt push -a failed on $series"
+    say "quilt push -a applied $(series_patches "$series" | wc -l) patch(es) cleanly"
+}
+
+case "${1:-}" in
+    fetch) cmd_fetch "$2" ;;
+    pristine) cmd_pristine "$2" "$3" ;;
+    apply) cmd_apply "$2" "$3" ;;
+    refresh) cmd_refresh "$2" "$3" ;;
+    quilt-check) cmd_quilt_check "$2" "$3" ;;
+    status) cmd_status "$2" "$3" ;;
+    *) sed -n '2,22p' "$0" >&2; exit 2 ;;
+esac
