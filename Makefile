@@ -29,7 +29,7 @@ SERIES_FILES := $(SERIES)/series $(wildcard $(SERIES)/*.patch)
 NETAVARK_BINS := netavark netavark-connection-tester netavark-dhcp-proxy-client
 
 .PHONY: all help deps netavark refresh-patches reset-netavark harness check \
-        check-series check-style check-harness check-upstream bench demo \
+        check-series check-style check-harness check-upstream check-podman bench demo \
         install clean distclean
 
 all: netavark harness
@@ -100,14 +100,16 @@ harness:
 
 # ---------------------------------------------------------------- tests
 check: deps
-	@echo "==> [1/4] the series: git am, quilt, stable refresh, commit hygiene"
+	@echo "==> [1/5] the series: git am, quilt, stable refresh, commit hygiene"
 	$(MAKE) --no-print-directory check-series
-	@echo "==> [2/4] rustfmt and clippy on the harness and the patched tree"
+	@echo "==> [2/5] rustfmt and clippy on the harness and the patched tree"
 	$(MAKE) --no-print-directory check-style
-	@echo "==> [3/4] our scenarios against the patched netavark, in namespaces"
+	@echo "==> [3/5] our scenarios against the patched netavark, in namespaces"
 	$(MAKE) --no-print-directory check-harness
-	@echo "==> [4/4] upstream's cargo and bats suites, stock vs patched"
+	@echo "==> [4/5] upstream's cargo and bats suites, stock vs patched"
 	$(MAKE) --no-print-directory check-upstream
+	@echo "==> [5/5] real podman containers: smoke test and the SENTRY/BOTTLE scene"
+	$(MAKE) --no-print-directory check-podman
 	@echo "==> make check: all green"
 
 check-series: $(TREE)/.as-gateway-stamp
@@ -126,8 +128,22 @@ check-upstream: netavark
 bench: netavark
 	CARGO_TARGET_DIR=$(HARNESS_TARGET_DIR) $(CARGO) run --release --locked --bin as-gateway -- bench
 
-demo: netavark
+# The main job: build everything, then show SENTRY/BOTTLE twice: in bare
+# namespaces with netavark alone, then with real podman containers.
+demo: netavark podman-images
+	@echo "==> part 1: netavark alone, in network namespaces (the as-gateway harness)"
 	CARGO_TARGET_DIR=$(HARNESS_TARGET_DIR) $(CARGO) run --release --locked --bin as-gateway -- demo
+	@echo "==> part 2: real podman containers, patched podman + patched netavark"
+	$(call in_podman_sandbox,./tests/podman/demo.sh)
+
+# Run a podman scene, then always tear the podman sandbox down (containers,
+# networks, state, the sandbox's processes), keeping the scene's exit status.
+define in_podman_sandbox
+	rc=0; $(1) || rc=$$?; ./podman-patch/podman-env --teardown >/dev/null 2>&1 || true; exit $$rc
+endef
+
+check-podman: netavark podman-images
+	$(call in_podman_sandbox,./tests/podman/smoke.sh && ./tests/podman/demo.sh)
 
 # -------------------------------------------------------------- install
 install: $(BIN)/netavark
