@@ -21,6 +21,8 @@ packages=(
     "socat:upstream bats tests use socat for port-forwarding checks"
     "ncat:upstream bats tests use ncat for port-forwarding checks"
     "dnsutils:upstream bats DNS tests query aardvark-dns with dig"
+    "procps:upstream bats helpers and our checks use ps/pkill/sysctl"
+    "util-linux:unshare and nsenter for the test namespaces"
 )
 
 missing=()
