@@ -53,13 +53,17 @@ deps:
 	./tests/install-deps.sh
 
 # ---------------------------------------------------------------- trees
+# A tree without make's stamp was made by hand: never delete it silently.
+refuse_unstamped = @if [ -e $(1) ]; then echo "$(1) exists but make did not create it;" \
+	"'make $(2)' rebuilds it from the series, 'touch $(1)/.as-gateway-stamp' keeps it" >&2; exit 1; fi
+
 $(STOCK_TREE)/.as-gateway-stamp:
-	rm -rf $(STOCK_TREE)
+	$(call refuse_unstamped,$(STOCK_TREE),distclean)
 	./netavark-patch/tree.sh pristine $(STOCK_TREE)
 	touch $@
 
 $(TREE)/.as-gateway-stamp:
-	rm -rf $(TREE)
+	$(call refuse_unstamped,$(TREE),reset-netavark)
 	./netavark-patch/tree.sh pristine $(TREE)
 	./netavark-patch/tree.sh apply $(TREE) $(SERIES)
 	touch $@
@@ -69,7 +73,7 @@ refresh-patches: $(TREE)/.as-gateway-stamp
 
 reset-netavark:
 	rm -rf $(TREE)
-	$(MAKE) $(TREE)/.as-gateway-stamp
+	$(MAKE) --no-print-directory $(TREE)/.as-gateway-stamp
 
 # --------------------------------------------------------------- builds
 # build_netavark(tree, target dir, binary suffix)

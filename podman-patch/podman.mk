@@ -58,13 +58,13 @@ PODMAN_BUILDTAGS ?= grpcnotrace seccomp libsqlite3 exclude_graphdriver_btrfs con
 
 # ---------------------------------------------------------------- trees
 $(PODMAN_TREE)/.as-gateway-stamp:
-	rm -rf $(PODMAN_TREE)
+	$(call refuse_unstamped,$(PODMAN_TREE),reset-podman)
 	./podman-patch/tree.sh pristine podman $(PODMAN_TREE)
 	./podman-patch/tree.sh apply $(PODMAN_TREE) $(PODMAN_SERIES)
 	touch $@
 
 $(COMMON_TREE)/.as-gateway-stamp:
-	rm -rf $(COMMON_TREE)
+	$(call refuse_unstamped,$(COMMON_TREE),reset-podman)
 	./podman-patch/tree.sh pristine common $(COMMON_TREE)
 	./podman-patch/tree.sh apply $(COMMON_TREE) $(COMMON_SERIES)
 	touch $@
