@@ -58,6 +58,9 @@ pub struct EnclaveNet {
     pub dual_stack: bool,
     pub internal: bool,
     pub dns_enabled: bool,
+    /// network `routes`: 0.0.0.0/0 (and ::/0) via the gateway, for bottles
+    /// on an internal network that get no default route otherwise
+    pub default_via_gateway: bool,
 }
 
 impl EnclaveNet {
@@ -68,6 +71,19 @@ impl EnclaveNet {
             dual_stack: false,
             internal: false,
             dns_enabled: false,
+            default_via_gateway: false,
+        }
+    }
+
+    /// The drop-in recipe without `gateway_mode`: an `internal` network (the
+    /// host neither forwards nor NATs the subnet), DNS disabled, whose
+    /// `routes` send the bottles' traffic to the gateway. A bottle creates
+    /// the bridge holding the gateway, then the sentry takes it over.
+    pub fn drop_in() -> EnclaveNet {
+        EnclaveNet {
+            internal: true,
+            default_via_gateway: true,
+            ..EnclaveNet::plain()
         }
     }
 
@@ -146,6 +162,20 @@ impl EnclaveNet {
             name: ENCLAVE.into(),
             network_interface: Some(ENCLAVE_BRIDGE.into()),
             options: (!options.is_empty()).then_some(options),
+            routes: self.default_via_gateway.then(|| {
+                self.gateways()
+                    .into_iter()
+                    .map(|gw| Route {
+                        destination: if gw.is_ipv4() {
+                            "0.0.0.0/0".parse().unwrap()
+                        } else {
+                            "::/0".parse().unwrap()
+                        },
+                        gateway: Some(gw),
+                        metric: None,
+                    })
+                    .collect()
+            }),
             subnets: Some(
                 self.subnets()
                     .into_iter()

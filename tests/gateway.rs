@@ -14,14 +14,14 @@ use std::time::Duration;
 const GW4: IpAddr = IpAddr::V4(ENCLAVE_GW4);
 const GW6: IpAddr = IpAddr::V6(ENCLAVE_GW6);
 
-/// Bottle first on a plain network (DNS disabled: the bridge holds .1),
-/// then the sentry drops in: the bridge loses .1, the sentry holds it, the
+/// Bottle first on an internal plain network (DNS disabled: the bridge
+/// holds .1), then the sentry drops in: the bridge loses .1, the sentry holds it, the
 /// bottle's neighbour entry switches to the sentry's MAC at once, and the
 /// address is not given back to the bridge when the sentry leaves.
 #[test]
 fn drop_in_bottle_first_then_sentry() {
     let mut lab = patched_lab();
-    let net = EnclaveNet::plain();
+    let net = EnclaveNet::drop_in();
     let mut bottle = lab.container(bottle_config(&net, 0)).unwrap();
     lab.setup(&mut bottle).unwrap();
     assert_eq!(
@@ -77,46 +77,57 @@ fn drop_in_bottle_first_then_sentry() {
     );
 }
 
-/// Drop-in on a plain network, then traffic to the outside through the
-/// sentry (sentry has an uplink; the host routes the enclave via it).
+/// Drop-in on an internal plain network, then traffic to the outside
+/// through the sentry (sentry has an uplink; the host routes the enclave
+/// via it). The host neither forwards nor NATs the enclave subnet, so this
+/// holds with br_netfilter on (`bridge-nf-call-iptables=1`, left as it is):
+/// no masquerade rule sees the bridged bottle->sentry frames.
 #[test]
 fn drop_in_bottle_reaches_outside_via_sentry() {
     let mut lab = patched_lab();
-    let net = EnclaveNet::plain();
+    let brnf_before = lab.host.sysctl("net/bridge/bridge-nf-call-iptables").ok();
+    report(&format!(
+        "  bridge-nf-call-iptables in the host netns: {}",
+        brnf_before
+            .as_deref()
+            .unwrap_or("n/a (br_netfilter not loaded)")
+    ));
+    let net = EnclaveNet::drop_in();
     let mut bottle = lab.container(bottle_config(&net, 0)).unwrap();
     lab.setup(&mut bottle).unwrap();
     let mut sentry = lab.sentry(sentry_config(&net, SENTRY_MAC, true)).unwrap();
     lab.setup(&mut sentry).expect("sentry setup");
     lab.route_enclave_via_sentry(&net).unwrap();
+    assert_eq!(
+        default_gateways(&bottle.ns),
+        vec![GW4],
+        "bottle: default via the gateway, from the network's routes"
+    );
+    let nft = probe::nft_ruleset(&lab.host).unwrap();
+    assert!(
+        !nft.contains("10.89.0.0/24"),
+        "the host has firewall rules for the internal enclave subnet:\n{nft}"
+    );
     assert!(pings(&bottle.ns, GW4), "bottle pings the sentry");
-    let brnf = lab
-        .host
-        .sysctl("net/bridge/bridge-nf-call-iptables")
-        .unwrap_or_else(|_| "n/a".into());
     assert!(
         lab.reaches_outside_via_sentry(&bottle.ns).unwrap(),
-        "bottle does not reach the outside through the sentry on a plain (NAT) network \
-         (see the probe lines above). bridge-nf-call-iptables={brnf}; if 1, note that \
-         br_netfilter runs the host's masquerade rule for the enclave subnet on \
-         bottle->sentry frames crossing the bridge too"
+        "bottle does not reach the outside through the sentry (see the probe lines above)"
+    );
+    assert_eq!(
+        lab.host.sysctl("net/bridge/bridge-nf-call-iptables").ok(),
+        brnf_before,
+        "bridge-nf-call-iptables was changed"
     );
 }
 
-/// Diagnosis for the test above: the same drop-in with br_netfilter off in
-/// the host namespace (`bridge-nf-call-iptables=0`, so the host's NAT rules
-/// do not see bridged frames). Passing here while the test above fails
-/// pins the failure on the host's masquerade of bridged enclave traffic.
+/// Drop-in on an internal network: a bottle that routes to the outside via
+/// the bridge's MAC instead of the sentry reaches nothing, the host does
+/// not forward for the enclave (bridge `forwarding=0`). Positive control:
+/// via the sentry it does.
 #[test]
-fn drop_in_reaches_outside_without_br_netfilter() {
+fn drop_in_bottle_cannot_bypass_sentry() {
     let mut lab = patched_lab();
-    if lab
-        .host
-        .set_sysctl("net/bridge/bridge-nf-call-iptables", "0")
-        .is_err()
-    {
-        report("bridge-nf-call-iptables not present: br_netfilter not loaded, nothing to turn off");
-    }
-    let net = EnclaveNet::plain();
+    let net = EnclaveNet::drop_in();
     let mut bottle = lab.container(bottle_config(&net, 0)).unwrap();
     lab.setup(&mut bottle).unwrap();
     let mut sentry = lab.sentry(sentry_config(&net, SENTRY_MAC, true)).unwrap();
@@ -124,7 +135,54 @@ fn drop_in_reaches_outside_without_br_netfilter() {
     lab.route_enclave_via_sentry(&net).unwrap();
     assert!(
         lab.reaches_outside_via_sentry(&bottle.ns).unwrap(),
-        "bottle does not reach the outside through the sentry, even without br_netfilter"
+        "positive control: the bottle reaches the outside via the sentry"
+    );
+
+    // a next hop that resolves to the bridge: frames go to the host
+    let bridge_mac = link_mac(&lab.host, ENCLAVE_BRIDGE).unwrap();
+    let ip = |args: &[&str]| {
+        let out = std::process::Command::new("ip")
+            .arg("-n")
+            .arg(bottle.ns.name())
+            .args(args)
+            .output()
+            .expect("run ip");
+        assert!(
+            out.status.success(),
+            "ip {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    ip(&[
+        "neigh",
+        "replace",
+        "10.89.0.254",
+        "lladdr",
+        &bridge_mac,
+        "dev",
+        "eth0",
+        "nud",
+        "permanent",
+    ]);
+    ip(&["route", "replace", "203.0.113.0/24", "via", "10.89.0.254"]);
+    // netavark's rp_filter=2 on the bridge already drops these frames while
+    // the bridge has no address; turn it off so that the test shows the host
+    // does not forward for the internal network (with forwarding=1 on the
+    // bridge the bottle would get through)
+    lab.host
+        .set_sysctl("net/ipv4/conf/enclave0/rp_filter", "0")
+        .unwrap();
+    assert_eq!(
+        lab.host
+            .sysctl("net/ipv4/conf/enclave0/forwarding")
+            .unwrap()
+            .trim(),
+        "0",
+        "the host forwards on the internal enclave bridge"
+    );
+    assert!(
+        !lab.reaches_outside(&bottle.ns).unwrap(),
+        "the bottle reached the outside through the host, past the sentry"
     );
 }
 

@@ -96,7 +96,7 @@ fn as_gateway_on_ipvlan() {
 #[test]
 fn as_gateway_on_unmanaged_bridge() {
     let mut lab = patched_lab();
-    let mut cfg = sentry(&EnclaveNet::plain());
+    let mut cfg = sentry(&EnclaveNet::drop_in());
     cfg.network_info.get_mut(ENCLAVE).unwrap().options = opts(&[("mode", "unmanaged")]);
     assert_rejected(&mut lab, cfg, &["as_gateway", "unmanaged"]);
 }
@@ -113,7 +113,7 @@ fn gateway_mode_container_on_unmanaged_bridge() {
 #[test]
 fn as_gateway_with_dhcp_ipam() {
     let mut lab = patched_lab();
-    let mut cfg = sentry(&EnclaveNet::plain());
+    let mut cfg = sentry(&EnclaveNet::drop_in());
     cfg.networks.get_mut(ENCLAVE).unwrap().static_ips = None;
     let n = cfg.network_info.get_mut(ENCLAVE).unwrap();
     n.ipam_options = opts(&[("driver", "dhcp")]);
@@ -124,7 +124,7 @@ fn as_gateway_with_dhcp_ipam() {
 #[test]
 fn as_gateway_with_none_ipam() {
     let mut lab = patched_lab();
-    let mut cfg = sentry(&EnclaveNet::plain());
+    let mut cfg = sentry(&EnclaveNet::drop_in());
     cfg.networks.get_mut(ENCLAVE).unwrap().static_ips = None;
     let n = cfg.network_info.get_mut(ENCLAVE).unwrap();
     n.ipam_options = opts(&[("driver", "none")]);
@@ -135,7 +135,7 @@ fn as_gateway_with_none_ipam() {
 #[test]
 fn as_gateway_subnet_without_gateway() {
     let mut lab = patched_lab();
-    let mut cfg = sentry(&EnclaveNet::plain());
+    let mut cfg = sentry(&EnclaveNet::drop_in());
     cfg.network_info.get_mut(ENCLAVE).unwrap().subnets = Some(vec![Subnet {
         gateway: None,
         subnet: "10.89.0.0/24".parse().unwrap(),
@@ -146,9 +146,57 @@ fn as_gateway_subnet_without_gateway() {
 #[test]
 fn as_gateway_on_dns_enabled_host_mode_network() {
     let mut lab = patched_lab();
-    let mut net = EnclaveNet::plain();
+    let mut net = EnclaveNet::drop_in();
     net.dns_enabled = true;
-    assert_rejected(&mut lab, sentry(&net), &["as_gateway", "dns"]);
+    assert_rejected(
+        &mut lab,
+        sentry(&net),
+        &[
+            "as_gateway",
+            "dns",
+            "--disable-dns",
+            "gateway_mode=container",
+        ],
+    );
+}
+
+/// A network the host routes (neither internal nor gateway_mode=container):
+/// the host forwards and NATs the subnet, so the bottles could bypass the
+/// sentry. Refused, also when a bottle created the bridge first.
+#[test]
+fn as_gateway_on_a_network_the_host_routes() {
+    let mut lab = patched_lab();
+    let net = EnclaveNet::plain();
+    assert_rejected(
+        &mut lab,
+        sentry(&net),
+        &[
+            "as_gateway on network",
+            "needs a network the host does not route",
+            "bypass the gateway container",
+            "--internal or --opt gateway_mode=container",
+        ],
+    );
+    let mut bottle = lab.container(bottle_config(&net, 0)).unwrap();
+    lab.setup(&mut bottle).expect("bottle setup");
+    let mut cfg = sentry(&net);
+    cfg.container_name = "sentry-late".into();
+    assert_rejected(&mut lab, cfg, &["does not route", "--internal"]);
+    assert_eq!(
+        lab.bridge_addresses().unwrap(),
+        vec![GW4],
+        "the bridge keeps the gateway"
+    );
+    // with DNS enabled as well, the fix names both options
+    let mut dns = net.clone();
+    dns.dns_enabled = true;
+    let mut cfg = sentry(&dns);
+    cfg.container_name = "sentry-dns".into();
+    assert_rejected(
+        &mut lab,
+        cfg,
+        &["--opt gateway_mode=container, or with --internal and --disable-dns"],
+    );
 }
 
 #[test]

@@ -65,8 +65,9 @@ fn show_routes(ns: &Netns) -> Result<()> {
     Ok(())
 }
 
-/// Bottle first (plain network would keep .1 on the bridge; here
-/// gateway_mode=container), then a sentry with an uplink.
+/// Bottle first (on a plain network, which must be internal, the bridge
+/// would hold .1 until the sentry drops in; here gateway_mode=container),
+/// then a sentry with an uplink.
 fn stand_up(prefix: &str, narrate: bool) -> Result<Topology> {
     as_gateway::require_root()?;
     let binary = patched_binary();
