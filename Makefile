@@ -126,7 +126,7 @@ check-harness: netavark
 	CARGO_TARGET_DIR=$(HARNESS_TARGET_DIR) $(CARGO) test --release --locked --no-fail-fast -- --test-threads=1
 
 check-upstream: netavark
-	NETAVARK_TARGET_DIR=$(NETAVARK_TARGET_DIR) STOCK_TARGET_DIR=$(STOCK_TARGET_DIR) \
+	CACHE=$(CACHE) NETAVARK_TARGET_DIR=$(NETAVARK_TARGET_DIR) STOCK_TARGET_DIR=$(STOCK_TARGET_DIR) \
 		./tests/upstream/compare.sh
 
 bench: netavark

@@ -23,6 +23,9 @@ packages=(
     "dnsutils:upstream bats DNS tests query aardvark-dns with dig"
     "procps:upstream bats helpers and our checks use ps/pkill/sysctl"
     "util-linux:unshare and nsenter for the test namespaces"
+    "firewalld:upstream's 200-firewalld bats tests start their own firewalld (stock and patched alike)"
+    "dbus-daemon:firewalld's bus, started by upstream's bats helpers"
+    "dnsmasq-base:upstream's test-dhcp suite serves DHCP with dnsmasq"
 )
 
 missing=()
