@@ -17,6 +17,8 @@
 # only), containers-common (we ship our own containers.conf, registries.conf,
 # policy.json), Debian's podman/netavark (ours are built from source).
 set -euo pipefail
+# shellcheck source=/dev/null
+. "$(dirname "$0")/../tests/debian-packages.sh"
 
 say() { printf '==> %s\n' "$*"; }
 
@@ -35,24 +37,7 @@ packages=(
     "iproute2:the smoke test checks bridges with 'ip link'"
 )
 
-missing=()
-for entry in "${packages[@]}"; do
-    pkg=${entry%%:*}
-    if dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
-        continue
-    fi
-    say "need $pkg: ${entry#*:}"
-    missing+=("$pkg")
-done
-
-if [ ${#missing[@]} -gt 0 ]; then
-    say "installing ${#missing[@]} Debian package(s) with apt-get"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-else
-    say "podman build and runtime packages present"
-fi
+install_debian_packages "podman build and runtime" "${packages[@]}"
 
 # Go: podman 6 needs Go >= 1.25 (bookworm's golang is 1.19; trixie's 1.24).
 command -v go >/dev/null || { echo "missing go: podman 6 needs Go >= 1.25" >&2; exit 1; }

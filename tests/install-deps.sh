@@ -3,6 +3,8 @@
 # fresh Debian 12 machine, and say why each piece is there.  Idempotent:
 # packages already present are skipped, so a warm machine pays nothing.
 set -euo pipefail
+# shellcheck source=/dev/null
+. "$(dirname "$0")/debian-packages.sh"
 
 say() { printf '==> %s\n' "$*"; }
 
@@ -28,24 +30,7 @@ packages=(
     "dnsmasq-base:upstream's test-dhcp suite serves DHCP with dnsmasq"
 )
 
-missing=()
-for entry in "${packages[@]}"; do
-    pkg=${entry%%:*}
-    if dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
-        continue
-    fi
-    say "need $pkg: ${entry#*:}"
-    missing+=("$pkg")
-done
-
-if [ ${#missing[@]} -gt 0 ]; then
-    say "installing ${#missing[@]} Debian package(s) with apt-get"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-else
-    say "all Debian packages present"
-fi
+install_debian_packages "netavark build and tests" "${packages[@]}"
 
 for tool in cargo rustfmt cargo-clippy; do
     command -v "$tool" >/dev/null || { echo "missing $tool: install the Rust toolchain (rustup, with rustfmt and clippy)" >&2; exit 1; }
