@@ -254,10 +254,7 @@ fn sentry_first_then_bottle_container_mode() {
 fn internal_container_mode_bottle_gets_default_route() {
     let mut lab = patched_lab();
     let net = EnclaveNet::container_mode().internal();
-    let mut sentry = lab.sentry(sentry_config(&net, SENTRY_MAC, false)).unwrap();
-    lab.setup(&mut sentry).expect("sentry setup");
-    let mut bottle = lab.container(bottle_config(&net, 0)).unwrap();
-    lab.setup(&mut bottle).expect("bottle setup");
+    let (_sentry, bottle) = sentry_then_bottle(&mut lab, &net);
     assert_eq!(
         default_gateways(&bottle.ns),
         vec![GW4],

@@ -109,10 +109,7 @@ fn assert_sentry_is_the_only_gateway(lab: &Lab, sentry: &Container, bottle: &Con
 fn sentry_restart_with_new_mac_resumes_at_once() {
     let mut lab = patched_lab();
     let net = EnclaveNet::container_mode();
-    let mut sentry = lab.sentry(sentry_config(&net, SENTRY_MAC, false)).unwrap();
-    lab.setup(&mut sentry).expect("sentry setup");
-    let mut bottle = lab.container(bottle_config(&net, 0)).unwrap();
-    lab.setup(&mut bottle).expect("bottle setup");
+    let (mut sentry, bottle) = sentry_then_bottle(&mut lab, &net);
     assert_sentry_is_the_only_gateway(&lab, &sentry, &bottle);
 
     let results = restart_series(
@@ -189,10 +186,7 @@ fn stock_baseline_restart_recipe() {
 fn silent_mac_change_is_detected_as_an_outage() {
     let mut lab = patched_lab();
     let net = EnclaveNet::container_mode();
-    let mut sentry = lab.sentry(sentry_config(&net, SENTRY_MAC, false)).unwrap();
-    lab.setup(&mut sentry).expect("sentry setup");
-    let mut bottle = lab.container(bottle_config(&net, 0)).unwrap();
-    lab.setup(&mut bottle).expect("bottle setup");
+    let (sentry, bottle) = sentry_then_bottle(&mut lab, &net);
     assert_sentry_is_the_only_gateway(&lab, &sentry, &bottle);
     sentry
         .ns

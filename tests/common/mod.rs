@@ -4,7 +4,7 @@
 use as_gateway::netavark::{patched_binary, stock_binary};
 use as_gateway::netns::Netns;
 use as_gateway::probe;
-use as_gateway::scenario::Lab;
+use as_gateway::scenario::{bottle_config, sentry_config, Container, EnclaveNet, Lab, SENTRY_MAC};
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -39,4 +39,14 @@ pub fn default_gateways(ns: &Netns) -> Vec<IpAddr> {
 pub fn report(line: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+/// The usual start order on a `net`: the sentry (MAC `SENTRY_MAC`, no
+/// uplink), then bottle 0; both set up.
+pub fn sentry_then_bottle(lab: &mut Lab, net: &EnclaveNet) -> (Container, Container) {
+    let mut sentry = lab.sentry(sentry_config(net, SENTRY_MAC, false)).unwrap();
+    lab.setup(&mut sentry).expect("sentry setup");
+    let mut bottle = lab.container(bottle_config(net, 0)).unwrap();
+    lab.setup(&mut bottle).expect("bottle setup");
+    (sentry, bottle)
 }
