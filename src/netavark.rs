@@ -117,6 +117,20 @@ pub struct RunOutput {
 }
 
 impl RunOutput {
+    /// The output itself if netavark's `command` succeeded, otherwise an error
+    /// naming the command, the container, the exit code and netavark's message.
+    fn succeeded(self, command: &str, opts: &NetworkOptions) -> Result<Self> {
+        if !self.success() {
+            bail!(
+                "netavark {command} of {} failed ({:?}): {}",
+                opts.container_name,
+                self.code,
+                self.error_message()
+            );
+        }
+        Ok(self)
+    }
+
     pub fn success(&self) -> bool {
         self.code == Some(0)
     }
@@ -287,30 +301,15 @@ impl Netavark {
 
     /// Setup that must succeed; returns the parsed status blocks.
     pub fn setup(&self, container: &Netns, opts: &NetworkOptions) -> Result<Statuses> {
-        let out = self.setup_raw(container, opts)?;
-        if !out.success() {
-            bail!(
-                "netavark setup of {} failed ({:?}): {}",
-                opts.container_name,
-                out.code,
-                out.error_message()
-            );
-        }
+        let out = self.setup_raw(container, opts)?.succeeded("setup", opts)?;
         serde_json::from_str(&out.stdout)
             .with_context(|| format!("parse status block: {}", out.stdout))
     }
 
     /// Teardown that must succeed.
     pub fn teardown(&self, container: &Netns, opts: &NetworkOptions) -> Result<()> {
-        let out = self.teardown_raw(container, opts)?;
-        if !out.success() {
-            bail!(
-                "netavark teardown of {} failed ({:?}): {}",
-                opts.container_name,
-                out.code,
-                out.error_message()
-            );
-        }
+        self.teardown_raw(container, opts)?
+            .succeeded("teardown", opts)?;
         Ok(())
     }
 }

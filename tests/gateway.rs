@@ -42,16 +42,7 @@ fn drop_in_bottle_first_then_sentry() {
     let mut sentry = lab.sentry(sentry_config(&net, SENTRY_MAC, true)).unwrap();
     lab.setup(&mut sentry).expect("sentry setup");
 
-    assert!(
-        lab.bridge_addresses().unwrap().is_empty(),
-        "bridge still holds {:?} after the sentry dropped in",
-        lab.bridge_addresses().unwrap()
-    );
-    assert_eq!(
-        link_ips(&sentry.ns, "eth0").unwrap(),
-        vec![GW4],
-        "sentry holds the gateway"
-    );
+    assert_sentry_alone_holds_gateway(&lab, &sentry, "after the sentry dropped in");
     // no traffic from the bottle in between: the switch comes from the
     // sentry's announcement, not from the bottle re-resolving
     let after = probe::neighbour(&bottle.ns, GW4)
@@ -202,12 +193,7 @@ fn sentry_first_then_bottle_container_mode() {
     );
     let mut bottle = lab.container(bottle_config(&net, 0)).unwrap();
     let bst = lab.setup(&mut bottle).expect("bottle setup");
-    assert!(
-        lab.bridge_addresses().unwrap().is_empty(),
-        "bridge holds {:?} after the bottle's setup",
-        lab.bridge_addresses().unwrap()
-    );
-    assert_eq!(link_ips(&sentry.ns, "eth0").unwrap(), vec![GW4]);
+    assert_sentry_alone_holds_gateway(&lab, &sentry, "after the bottle's setup");
 
     let b = &bst[ENCLAVE];
     assert_eq!(

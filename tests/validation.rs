@@ -73,24 +73,25 @@ fn as_gateway_not_a_bool() {
     assert_rejected(&mut lab, cfg, &["as_gateway", "yes"]);
 }
 
-#[test]
-fn as_gateway_on_macvlan() {
+/// A sentry config moved onto `driver` (on the lab's outside0 link) must be
+/// rejected, naming the option and the driver.
+fn assert_as_gateway_rejected_on_driver(driver: &str) {
     let mut lab = patched_lab();
     let mut cfg = sentry(&EnclaveNet::plain());
     let n = cfg.network_info.get_mut(ENCLAVE).unwrap();
-    n.driver = "macvlan".into();
+    n.driver = driver.into();
     n.network_interface = Some("outside0".into());
-    assert_rejected(&mut lab, cfg, &["as_gateway", "macvlan"]);
+    assert_rejected(&mut lab, cfg, &["as_gateway", driver]);
+}
+
+#[test]
+fn as_gateway_on_macvlan() {
+    assert_as_gateway_rejected_on_driver("macvlan");
 }
 
 #[test]
 fn as_gateway_on_ipvlan() {
-    let mut lab = patched_lab();
-    let mut cfg = sentry(&EnclaveNet::plain());
-    let n = cfg.network_info.get_mut(ENCLAVE).unwrap();
-    n.driver = "ipvlan".into();
-    n.network_interface = Some("outside0".into());
-    assert_rejected(&mut lab, cfg, &["as_gateway", "ipvlan"]);
+    assert_as_gateway_rejected_on_driver("ipvlan");
 }
 
 #[test]
@@ -110,26 +111,26 @@ fn gateway_mode_container_on_unmanaged_bridge() {
     assert_rejected(&mut lab, cfg, &["gateway_mode", "unmanaged"]);
 }
 
-#[test]
-fn as_gateway_with_dhcp_ipam() {
+/// A sentry on a network whose IPAM driver is `ipam` (no subnets, no static
+/// IPs) must be rejected, naming the option and the driver.
+fn assert_as_gateway_rejected_with_ipam(ipam: &str) {
     let mut lab = patched_lab();
     let mut cfg = sentry(&EnclaveNet::drop_in());
     cfg.networks.get_mut(ENCLAVE).unwrap().static_ips = None;
     let n = cfg.network_info.get_mut(ENCLAVE).unwrap();
-    n.ipam_options = opts(&[("driver", "dhcp")]);
+    n.ipam_options = opts(&[("driver", ipam)]);
     n.subnets = None;
-    assert_rejected(&mut lab, cfg, &["as_gateway", "dhcp"]);
+    assert_rejected(&mut lab, cfg, &["as_gateway", ipam]);
+}
+
+#[test]
+fn as_gateway_with_dhcp_ipam() {
+    assert_as_gateway_rejected_with_ipam("dhcp");
 }
 
 #[test]
 fn as_gateway_with_none_ipam() {
-    let mut lab = patched_lab();
-    let mut cfg = sentry(&EnclaveNet::drop_in());
-    cfg.networks.get_mut(ENCLAVE).unwrap().static_ips = None;
-    let n = cfg.network_info.get_mut(ENCLAVE).unwrap();
-    n.ipam_options = opts(&[("driver", "none")]);
-    n.subnets = None;
-    assert_rejected(&mut lab, cfg, &["as_gateway", "none"]);
+    assert_as_gateway_rejected_with_ipam("none");
 }
 
 #[test]

@@ -4,7 +4,9 @@
 use as_gateway::netavark::{patched_binary, stock_binary};
 use as_gateway::netns::Netns;
 use as_gateway::probe;
-use as_gateway::scenario::{bottle_config, sentry_config, Container, EnclaveNet, Lab, SENTRY_MAC};
+use as_gateway::scenario::{
+    bottle_config, link_ips, sentry_config, Container, EnclaveNet, Lab, ENCLAVE_GW4, SENTRY_MAC,
+};
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -49,4 +51,19 @@ pub fn sentry_then_bottle(lab: &mut Lab, net: &EnclaveNet) -> (Container, Contai
     let mut bottle = lab.container(bottle_config(net, 0)).unwrap();
     lab.setup(&mut bottle).expect("bottle setup");
     (sentry, bottle)
+}
+
+/// The enclave's IPv4 gateway is on the sentry's eth0 and not on the
+/// bridge; `when` says at which step, for the failure message.
+pub fn assert_sentry_alone_holds_gateway(lab: &Lab, sentry: &Container, when: &str) {
+    let on_bridge = lab.bridge_addresses().unwrap();
+    assert!(
+        on_bridge.is_empty(),
+        "{when}: the bridge still holds {on_bridge:?}"
+    );
+    assert_eq!(
+        link_ips(&sentry.ns, "eth0").unwrap(),
+        vec![IpAddr::V4(ENCLAVE_GW4)],
+        "{when}: the sentry holds the gateway"
+    );
 }
