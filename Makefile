@@ -29,7 +29,8 @@ SERIES_FILES := $(SERIES)/series $(wildcard $(SERIES)/*.patch)
 NETAVARK_BINS := netavark netavark-connection-tester netavark-dhcp-proxy-client
 
 .PHONY: all help deps netavark refresh-patches reset-netavark harness check \
-        check-series check-style check-harness check-upstream check-podman bench demo \
+        check-series check-style check-harness check-upstream check-container-libs \
+        check-podman bench demo \
         install clean distclean
 
 all: netavark harness
@@ -104,22 +105,24 @@ harness:
 
 # ---------------------------------------------------------------- tests
 check: deps
-	@echo "==> [1/5] the series: git am, quilt, stable refresh, commit hygiene"
+	@echo "==> [1/6] the three series: git am, quilt, stable refresh, commit hygiene"
 	$(MAKE) --no-print-directory check-series
-	@echo "==> [2/5] rustfmt and clippy on the harness and the patched tree"
+	@echo "==> [2/6] rustfmt and clippy on the harness and the patched tree"
 	$(MAKE) --no-print-directory check-style
-	@echo "==> [3/5] our scenarios against the patched netavark, in namespaces"
+	@echo "==> [3/6] our scenarios against the patched netavark, in namespaces"
 	$(MAKE) --no-print-directory check-harness
-	@echo "==> [4/5] upstream's cargo and bats suites, stock vs patched"
+	@echo "==> [4/6] upstream netavark's cargo and bats suites, stock vs patched"
 	$(MAKE) --no-print-directory check-upstream
-	@echo "==> [5/5] real podman containers: smoke test and the SENTRY/BOTTLE scene"
+	@echo "==> [5/6] container-libs' libnetwork tests, stock vs patched"
+	$(MAKE) --no-print-directory check-container-libs
+	@echo "==> [6/6] real podman containers: smoke, end-to-end suite, SENTRY/BOTTLE scene"
 	$(MAKE) --no-print-directory check-podman
 	@echo "==> make check: all green"
 
 check-series: $(TREE)/.as-gateway-stamp
-	./tests/series/check.sh
+	./tests/series/check.sh netavark container-libs podman
 
-check-style: netavark
+check-style: netavark podman
 	./tests/style/check.sh
 
 check-harness: netavark
@@ -128,6 +131,9 @@ check-harness: netavark
 check-upstream: netavark
 	CACHE=$(CACHE) NETAVARK_TARGET_DIR=$(NETAVARK_TARGET_DIR) STOCK_TARGET_DIR=$(STOCK_TARGET_DIR) \
 		./tests/upstream/compare.sh
+
+check-container-libs: netavark podman
+	./tests/container-libs/compare.sh
 
 bench: netavark
 	CARGO_TARGET_DIR=$(HARNESS_TARGET_DIR) $(CARGO) run --release --locked --bin as-gateway -- bench

@@ -1,69 +1,137 @@
 #!/usr/bin/env bash
-# Checks of the patch series itself (patches/netavark):
+# Checks of the three patch series themselves (patches/netavark,
+# patches/container-libs, patches/podman).  For each:
 #  1. `git am` applies it to a fresh pristine tree;
-#  2. `quilt push -a` applies it too, with the same result as git am;
+#  2. `quilt push -a` applies it to a plain copy of the upstream source,
+#     with the same result as git am;
 #  3. refreshing the series from that tree reproduces patches/ byte for byte;
 #  4. every patch carries Signed-off-by, a message body that explains it,
 #     and tests and docs in the same commit.
+#
+#   tests/series/check.sh [netavark|container-libs|podman ...]   (default: all)
 set -euo pipefail
 shopt -s inherit_errexit
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
-series="$top/patches/netavark"
-tree_sh="$top/netavark-patch/tree.sh"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 fail=0
 ok()  { printf 'ok   %s\n' "$*"; }
 bad() { printf 'FAIL %s\n' "$*"; fail=1; }
 
-# 1. git am onto a fresh pristine tree
-"$tree_sh" pristine "$work/am" 2>/dev/null
-if "$tree_sh" apply "$work/am" "$series" 2>"$work/am.log"; then
-    ok "git am applies $(git -C "$work/am" rev-list --count upstream..HEAD) patch(es)"
-else
-    bad "git am: $(cat "$work/am.log")"
-fi
+# pristine SERIES DIR: a fresh pristine git tree of SERIES's upstream in DIR
+pristine() {
+    case "$1" in
+        netavark)       "$top/netavark-patch/tree.sh" pristine "$2" ;;
+        container-libs) "$top/podman-patch/tree.sh" pristine common "$2" ;;
+        podman)         "$top/podman-patch/tree.sh" pristine podman "$2" ;;
+    esac
+}
 
-# 2. quilt push -a onto a plain copy of the crate, same result
-mkdir "$work/quilt"
-tar -xzf "$("$tree_sh" fetch 2>/dev/null)" -C "$work/quilt"
-qdir=$(echo "$work"/quilt/netavark-*)
-if grep -qv '^#' "$series/series" 2>/dev/null; then
-    if (cd "$qdir" && QUILT_PATCHES="$series" QUILT_PC=.pc quilt push -a -q) >"$work/quilt.log" 2>&1; then
-        ok "quilt push -a applies the series"
+# plain_copy SERIES DIR: the upstream source, as downloaded, copied to DIR
+plain_copy() {
+    local src
+    case "$1" in
+        netavark)
+            mkdir "$work/crate"
+            tar -xzf "$("$top/netavark-patch/tree.sh" fetch 2>/dev/null)" -C "$work/crate"
+            mv "$work"/crate/netavark-* "$2" ;;
+        container-libs|podman)
+            [ "$1" = podman ] && src=podman || src=common
+            src=$("$top/podman-patch/tree.sh" fetch "$src" 2>/dev/null)
+            cp -R --no-preserve=mode,ownership "$src" "$2"
+            chmod -R u+w "$2" ;;
+    esac
+}
+
+tree_sh() { # SERIES: the tree.sh that manages it
+    if [ "$1" = netavark ]; then echo "$top/netavark-patch/tree.sh"; else echo "$top/podman-patch/tree.sh"; fi
+}
+
+# has_tests SERIES FILES ADDED: the commit adds or changes tests, in that
+# repository's own style
+has_tests() {
+    case "$1" in
+        netavark) grep -q '^test/' <<<"$2" || grep -q '#\[test\]' <<<"$3" ;;
+        container-libs) grep -q '_test\.go$' <<<"$2" ;;
+        podman) grep -qE '^test/(e2e|system|apiv2)/' <<<"$2" ;;
+    esac
+}
+
+# has_docs SERIES FILES ADDED: the commit documents what it changes.
+# container-libs is a library without user docs for network options: its
+# docs are the Go doc comments of what it exports, so a commit there must add
+# comment lines to non-test Go code (or touch docs/).
+has_docs() {
+    case "$1" in
+        container-libs)
+            grep -qE '(^docs/|\.md$)' <<<"$2" || grep -qE '^\+[[:space:]]*// ' <<<"$3" ;;
+        *) grep -qE '(^docs/|\.md$)' <<<"$2" ;;
+    esac
+}
+
+check_series() {
+    local name=$1 series=$top/patches/$1 ts am plain n
+    ts=$(tree_sh "$name")
+    am=$work/$name-am plain=$work/$name-plain
+    n=$(grep -cv '^#' "$series/series" || true)
+    echo "--- $name ($n patch(es) in patches/$name)"
+
+    # 1. git am onto a fresh pristine tree
+    pristine "$name" "$am" 2>/dev/null
+    if "$ts" apply "$am" "$series" 2>"$work/$name-am.log"; then
+        ok "$name: git am applies $(git -C "$am" rev-list --count upstream..HEAD) patch(es)"
     else
-        bad "quilt push -a: $(tail -5 "$work/quilt.log")"
+        bad "$name: git am: $(cat "$work/$name-am.log")"
     fi
-fi
-if diff -r -q -x .git -x .pc "$work/am" "$qdir" >"$work/diff.log"; then
-    ok "quilt and git am give identical trees"
-else
-    bad "quilt and git am trees differ: $(head -5 "$work/diff.log")"
-fi
 
-# 3. refresh is stable
-"$tree_sh" refresh "$work/am" "$work/refreshed" 2>/dev/null
-if diff -r -q "$series" "$work/refreshed" >"$work/refresh.log"; then
-    ok "refreshing the series from the applied tree gives no diff"
-else
-    bad "refresh is not stable: $(cat "$work/refresh.log")"
-fi
-
-# 4. upstream commit hygiene, per patch
-for commit in $(git -C "$work/am" rev-list --reverse upstream..HEAD); do
-    subject=$(git -C "$work/am" log -1 --format=%s "$commit")
-    body=$(git -C "$work/am" log -1 --format=%b "$commit" | grep -v -e '^Signed-off-by:' -e '^[[:space:]]*$' | wc -l)
-    files=$(git -C "$work/am" diff-tree --no-commit-id --name-only -r "$commit")
-    added=$(git -C "$work/am" show --format= "$commit" | grep '^+' || true)
-    git -C "$work/am" log -1 --format=%b "$commit" | grep -q '^Signed-off-by: ' \
-        || bad "$subject: no Signed-off-by"
-    [ "$body" -ge 3 ] || bad "$subject: the message body does not explain why (fewer than 3 lines)"
-    if ! grep -q '^test/' <<<"$files" && ! grep -q '#\[test\]' <<<"$added"; then
-        bad "$subject: no tests in the same commit"
+    # 2. quilt push -a onto a plain copy, same result
+    plain_copy "$name" "$plain"
+    if [ "$n" -gt 0 ]; then
+        if (cd "$plain" && QUILT_PATCHES="$series" QUILT_PC=.pc quilt push -a -q) >"$work/$name-quilt.log" 2>&1; then
+            ok "$name: quilt push -a applies the series"
+        else
+            bad "$name: quilt push -a: $(tail -5 "$work/$name-quilt.log")"
+        fi
     fi
-    grep -qE '(^docs/|\.md$)' <<<"$files" || bad "$subject: no docs in the same commit"
-    ok "patch hygiene checked: $subject"
+    if diff -r -q -x .git -x .pc "$am" "$plain" >"$work/$name-diff.log"; then
+        ok "$name: quilt and git am give identical trees"
+    else
+        bad "$name: quilt and git am trees differ: $(head -5 "$work/$name-diff.log")"
+    fi
+
+    # 3. refresh is stable
+    "$ts" refresh "$am" "$work/$name-refreshed" 2>/dev/null
+    if diff -r -q "$series" "$work/$name-refreshed" >"$work/$name-refresh.log"; then
+        ok "$name: refreshing the series from the applied tree gives no diff"
+    else
+        bad "$name: refresh is not stable: $(cat "$work/$name-refresh.log")"
+    fi
+
+    # 4. upstream commit hygiene, per patch
+    local commit subject body files added
+    for commit in $(git -C "$am" rev-list --reverse upstream..HEAD); do
+        subject=$(git -C "$am" log -1 --format=%s "$commit")
+        body=$(git -C "$am" log -1 --format=%b "$commit" | grep -v -e '^Signed-off-by:' -e '^[[:space:]]*$' | wc -l)
+        files=$(git -C "$am" diff-tree --no-commit-id --name-only -r "$commit")
+        added=$(git -C "$am" show --format= "$commit" -- . ':!*_test.go' | grep '^+' || true)
+        git -C "$am" log -1 --format=%b "$commit" | grep -q '^Signed-off-by: ' \
+            || bad "$name: $subject: no Signed-off-by"
+        [ "$body" -ge 3 ] || bad "$name: $subject: the message body does not explain why (fewer than 3 lines)"
+        has_tests "$name" "$files" "$added" || bad "$name: $subject: no tests in the same commit"
+        has_docs "$name" "$files" "$added" || bad "$name: $subject: no docs in the same commit"
+        ok "$name: patch hygiene checked: $subject"
+    done
+    rm -rf "$am" "$plain"
+}
+
+for s in "${@:-netavark container-libs podman}"; do
+    for name in $s; do
+        case "$name" in
+            netavark|container-libs|podman) check_series "$name" ;;
+            *) echo "unknown series '$name'" >&2; exit 2 ;;
+        esac
+    done
 done
 
 exit $fail

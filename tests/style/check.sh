@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Style gates: rustfmt and clippy -D warnings on our harness crate and on the
-# patched netavark tree.  If upstream's own code already draws clippy
+# patched netavark tree; gofmt and go vet on what the container-libs and
+# podman series change.  If upstream's own code already draws clippy
 # warnings from this toolchain, the patched tree must draw no warning that
 # the stock tree does not (compared by lint, file and message).
 set -euo pipefail
@@ -47,5 +48,28 @@ else
         echo "$new_w" | sed 's/^/     /'
     fi
 fi
+
+# 3. the Go trees: gofmt on every Go file the series touch, go vet on their
+# packages (podman with the build's -modfile, i.e. against the patched common,
+# and the build tags of podman-patch/podman.mk)
+go_tags="exclude_graphdriver_btrfs containers_image_openpgp seccomp libsqlite3 grpcnotrace"
+go_style() { # NAME TREE [go flags...]
+    local name=$1 tree=$2 files pkgs unformatted
+    shift 2
+    [ -d "$tree/.git" ] || { bad "$name: $tree missing (make podman)"; return; }
+    files=$(git -C "$tree" diff --name-only --diff-filter=d upstream..HEAD -- '*.go')
+    if [ -z "$files" ]; then ok "$name: the series changes no Go file"; return; fi
+    unformatted=$(cd "$tree" && gofmt -l $files)
+    if [ -z "$unformatted" ]; then ok "gofmt: $name ($(echo "$files" | wc -l) files)"
+    else bad "gofmt: $name: $unformatted"; fi
+    pkgs=$(echo "$files" | xargs -n1 dirname | sort -u | sed 's|^|./|')
+    if (cd "$tree" && GOWORK=off go vet "$@" -tags "$go_tags" $pkgs); then
+        ok "go vet: $name ($(echo "$pkgs" | wc -l) packages)"
+    else
+        bad "go vet: $name"
+    fi
+}
+go_style container-libs "$top/build/src/container-libs-common"
+go_style podman "$top/build/src/podman" -modfile="$top/build/podman-modfile/go.mod"
 
 exit $fail
