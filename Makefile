@@ -153,7 +153,7 @@ define in_podman_sandbox
 endef
 
 check-podman: netavark podman-images
-	$(call in_podman_sandbox,./tests/podman/smoke.sh && ./tests/podman/demo.sh)
+	$(call in_podman_sandbox,./tests/podman/smoke.sh && ./tests/podman/e2e.sh && ./tests/podman/demo.sh)
 
 # -------------------------------------------------------------- install
 install: $(BIN)/netavark
