@@ -115,7 +115,7 @@ check: deps
 	$(MAKE) --no-print-directory check-upstream
 	@echo "==> [5/6] container-libs' libnetwork tests, stock vs patched"
 	$(MAKE) --no-print-directory check-container-libs
-	@echo "==> [6/6] real podman containers: smoke, end-to-end suite, SENTRY/BOTTLE scene"
+	@echo "==> [6/6] real podman: smoke, end-to-end suite, SENTRY/BOTTLE scene, podman's own e2e and bats"
 	$(MAKE) --no-print-directory check-podman
 	@echo "==> make check: all green"
 
@@ -154,6 +154,7 @@ endef
 
 check-podman: netavark podman-images
 	$(call in_podman_sandbox,./tests/podman/smoke.sh && ./tests/podman/e2e.sh && ./tests/podman/demo.sh)
+	CACHE=$(CACHE) ./tests/podman/upstream-suites.sh e2e bats stock
 
 # -------------------------------------------------------------- install
 install: $(BIN)/netavark
