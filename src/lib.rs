@@ -8,10 +8,13 @@
 //!   netavark binary inside a simulated host namespace;
 //! - [`probe`]: real state (links, addresses, routes, neighbours, nft, config
 //!   dir) and real traffic (ICMP, TCP, captured ARP/NA frames);
+//! - [`frames`]: hand-made ARP/NA/RA/DHCP/IP frames and a parser, for the
+//!   no-leak tests' crafted probes and packet sinks;
 //! - [`scenario`]: SENTRY/BOTTLE topologies;
 //! - [`bench`]: setup+teardown timing, stock vs patched.
 
 pub mod bench;
+pub mod frames;
 pub mod link;
 pub mod netavark;
 pub mod netns;

@@ -546,7 +546,7 @@ pub struct Pinger {
     pub last_ttl: Option<u8>,
 }
 
-fn checksum(data: &[u8]) -> u16 {
+pub fn checksum(data: &[u8]) -> u16 {
     let mut sum: u32 = 0;
     for c in data.chunks(2) {
         let w = if c.len() == 2 {
@@ -580,6 +580,11 @@ impl Pinger {
             seq: 0,
             last_ttl: None,
         })
+    }
+
+    /// The ICMP identifier and the sequence number of the last request.
+    pub fn id_seq(&self) -> (u16, u16) {
+        (self.id, self.seq)
     }
 
     /// One echo request; true when the matching reply from `dst` arrives
@@ -864,6 +869,39 @@ pub fn parse_announcement(f: &[u8]) -> Option<Announcement> {
     }
 }
 
+/// Send one raw Ethernet frame out of `ifname` in `ns` (AF_PACKET, what a
+/// container with CAP_NET_RAW can do).
+pub fn send_frame(ns: &Netns, ifname: &str, frame: &[u8]) -> Result<()> {
+    let ifname = ifname.to_string();
+    let frame = frame.to_vec();
+    ns.run(move || {
+        let s = Socket::new(Domain::PACKET, Type::RAW, None).context("AF_PACKET socket")?;
+        let idx = nix::net::if_::if_nametoindex(ifname.as_str())
+            .with_context(|| format!("no link {ifname}"))?;
+        // SAFETY: sockaddr_ll is plain data, fully initialised below.
+        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        sll.sll_family = libc::AF_PACKET as u16;
+        sll.sll_ifindex = idx as i32;
+        sll.sll_halen = 6;
+        sll.sll_addr[..6].copy_from_slice(&frame[..6]);
+        // SAFETY: the buffer and address are valid for the call.
+        let rc = unsafe {
+            libc::sendto(
+                std::os::fd::AsRawFd::as_raw_fd(&s),
+                frame.as_ptr() as *const libc::c_void,
+                frame.len(),
+                0,
+                &sll as *const libc::sockaddr_ll as *const libc::sockaddr,
+                std::mem::size_of::<libc::sockaddr_ll>() as u32,
+            )
+        };
+        if rc < 0 {
+            return Err(std::io::Error::last_os_error()).context("send raw frame");
+        }
+        Ok(())
+    })
+}
+
 /// Captured frames with their time since the capture started.
 type Frames = Arc<Mutex<Vec<(Duration, Vec<u8>)>>>;
 
@@ -934,6 +972,17 @@ impl Capture {
             .iter()
             .filter_map(|(t, f)| parse_announcement(f).map(|a| (*t, a)))
             .collect()
+    }
+
+    /// Stop and return every frame seen, with its time since start.
+    pub fn stop_frames(mut self) -> Vec<(Duration, Vec<u8>)> {
+        self.halt();
+        std::mem::take(&mut *self.frames.lock().unwrap())
+    }
+
+    /// The frames seen so far (the capture goes on).
+    pub fn frames(&self) -> Vec<(Duration, Vec<u8>)> {
+        self.frames.lock().unwrap().clone()
     }
 
     fn halt(&mut self) {

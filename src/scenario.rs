@@ -61,6 +61,8 @@ pub struct EnclaveNet {
     /// network `routes`: 0.0.0.0/0 (and ::/0) via the gateway, for bottles
     /// on an internal network that get no default route otherwise
     pub default_via_gateway: bool,
+    /// more network options, e.g. `bottle_isolation`
+    pub extra_options: Vec<(String, String)>,
 }
 
 impl EnclaveNet {
@@ -72,6 +74,7 @@ impl EnclaveNet {
             internal: false,
             dns_enabled: false,
             default_via_gateway: false,
+            extra_options: Vec::new(),
         }
     }
 
@@ -97,6 +100,13 @@ impl EnclaveNet {
 
     pub fn dual_stack(mut self) -> EnclaveNet {
         self.dual_stack = true;
+        self
+    }
+
+    /// Another network option.
+    pub fn with_option(mut self, key: &str, value: &str) -> EnclaveNet {
+        self.extra_options
+            .push((key.to_string(), value.to_string()));
         self
     }
 
@@ -152,6 +162,9 @@ impl EnclaveNet {
             GatewayMode::Container => {
                 options.insert("gateway_mode".to_string(), "container".to_string());
             }
+        }
+        for (k, v) in &self.extra_options {
+            options.insert(k.clone(), v.clone());
         }
         Network {
             dns_enabled: self.dns_enabled,

@@ -17,10 +17,14 @@ usage: as-gateway <command> [options]
                        (namespaces asg-demo-*, poke with `ip netns exec`)
   down [--all]         remove what `up` left; --all also removes namespaces and
                        config dirs (asg-*) left by killed test runs
-  bench [-n N]         setup+teardown timing, stock vs patched, N rounds (default 20)
+  bench [-n N] [--pre-guard PATH]
+                       setup+teardown timing, stock vs patched, N rounds (default 20);
+                       with a netavark of the series before the bridge guards,
+                       also what the guards add
 
 environment: AS_GATEWAY_NETAVARK (patched binary, default build/bin/netavark),
-             AS_GATEWAY_NETAVARK_STOCK (default build/bin/netavark-stock)";
+             AS_GATEWAY_NETAVARK_STOCK (default build/bin/netavark-stock),
+             AS_GATEWAY_NETAVARK_PREGUARD (the --pre-guard binary)";
 
 const DEMO_PREFIX: &str = "asg-demo";
 
@@ -288,6 +292,9 @@ fn down(all: bool) -> Result<()> {
 fn bench(args: &[String]) -> Result<()> {
     as_gateway::require_root()?;
     let mut iterations = 20usize;
+    let mut pre_guard = std::env::var_os("AS_GATEWAY_NETAVARK_PREGUARD")
+        .filter(|v| !v.is_empty())
+        .map(std::path::PathBuf::from);
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -298,6 +305,9 @@ fn bench(args: &[String]) -> Result<()> {
                     .parse()
                     .context("-n needs a number")?
             }
+            "--pre-guard" => {
+                pre_guard = Some(it.next().context("--pre-guard needs a path")?.into())
+            }
             other => bail!("unknown bench option {other}\n{USAGE}"),
         }
     }
@@ -307,7 +317,10 @@ fn bench(args: &[String]) -> Result<()> {
         stock.display(),
         patched.display()
     );
-    let series = as_gateway::bench::run(iterations, &stock, &patched)?;
+    if let Some(p) = &pre_guard {
+        println!("  pre-guard: {}", p.display());
+    }
+    let series = as_gateway::bench::run(iterations, &stock, &patched, pre_guard.as_deref())?;
     print!("{}", as_gateway::bench::report(&series));
     Ok(())
 }
