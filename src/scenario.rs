@@ -229,6 +229,9 @@ pub struct Container {
     pub ns: Netns,
     pub config: NetworkOptions,
     pub status: Option<Statuses>,
+    /// A router (a sentry): after each setup it turns forwarding on for the
+    /// interfaces where it is the gateway, which netavark leaves off.
+    pub routes: bool,
 }
 
 impl Container {
@@ -245,6 +248,36 @@ impl Container {
             .network_info
             .get_mut(net)
             .expect("network in config")
+    }
+
+    /// The container's interfaces on the networks where it is the gateway
+    /// (`as_gateway=true`).
+    pub fn gateway_interfaces(&self) -> Vec<String> {
+        self.config
+            .networks
+            .values()
+            .filter(|o| {
+                o.options
+                    .as_ref()
+                    .and_then(|m| m.get("as_gateway"))
+                    .map(String::as_str)
+                    == Some("true")
+            })
+            .map(|o| o.interface_name.clone())
+            .collect()
+    }
+
+    /// Turn forwarding on (IPv4 and IPv6) on the interfaces where the
+    /// container is the gateway: what a real sentry does once its policy
+    /// is loaded.
+    pub fn start_forwarding_as_gateway(&self) -> Result<()> {
+        for ifname in self.gateway_interfaces() {
+            self.ns
+                .set_sysctl(&format!("net/ipv4/conf/{ifname}/forwarding"), "1")?;
+            self.ns
+                .set_sysctl(&format!("net/ipv6/conf/{ifname}/forwarding"), "1")?;
+        }
+        Ok(())
     }
 }
 
@@ -365,21 +398,28 @@ impl Lab {
             ns,
             config,
             status: None,
+            routes: false,
         })
     }
 
-    /// A sentry namespace that forwards IPv4 and IPv6.
+    /// A sentry namespace that forwards IPv4 and IPv6: on its other
+    /// interfaces from the start, on its gateway interfaces once set up.
     pub fn sentry(&mut self, config: NetworkOptions) -> Result<Container> {
-        let c = self.container(config)?;
+        let mut c = self.container(config)?;
         c.ns.set_sysctl("net/ipv4/ip_forward", "1")?;
         c.ns.set_sysctl("net/ipv6/conf/all/forwarding", "1")?;
+        c.routes = true;
         Ok(c)
     }
 
-    /// `netavark setup` for `c` with this lab's binary; must succeed.
+    /// `netavark setup` for `c` with this lab's binary; must succeed. A
+    /// router then turns forwarding on where it is the gateway.
     pub fn setup(&self, c: &mut Container) -> Result<Statuses> {
         let st = self.netavark.setup(&c.ns, &c.config)?;
         c.status = Some(st.clone());
+        if c.routes {
+            c.start_forwarding_as_gateway()?;
+        }
         Ok(st)
     }
 
