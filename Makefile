@@ -1,9 +1,10 @@
-# as-gateway: a rebasable patch series for netavark, plus the harness that
-# tests it.  `make help` lists the targets.
+# as-gateway: rebasable patch series for netavark, container-libs and podman,
+# plus the harness and tests that check them.  `make help` lists the targets.
 #
 # Third-party source is never committed.  `make netavark` fetches the pinned
-# crate from crates.io, unpacks it into build/src/ (ignored by git), commits
-# it pristine, applies patches/netavark/ with `git am`, and builds.
+# crate from crates.io, `make podman` the pinned Go modules from the Go proxy;
+# each is unpacked into build/src/ (ignored by git), committed pristine, and
+# its series (patches/<name>/) applied with `git am`.
 
 include netavark-patch/upstream.mk
 
@@ -41,10 +42,10 @@ help:
 	@echo "                      $(BIN)/netavark (patched) and $(BIN)/netavark-stock"
 	@echo "make refresh-patches  regenerate $(SERIES)/ from the commits in $(TREE)"
 	@echo "make reset-netavark   throw $(TREE) away and rebuild it from $(SERIES)/"
-	@echo "make check            every test: series, style, harness scenarios,"
-	@echo "                      upstream suites stock vs patched"
-	@echo "make bench            setup-time ratios, patched vs stock, in one run"
-	@echo "make demo             a SENTRY/BOTTLE topology in namespaces, narrated"
+	@echo "make check            every test: the three series, style, harness scenarios and"
+	@echo "                      no-leak suite, upstream suites stock vs patched, real podman"
+	@echo "make bench            setup-time ratios vs stock (and the guards' cost), in one run"
+	@echo "make demo             SENTRY/BOTTLE in namespaces, then with real podman, narrated"
 	@echo "make install DESTDIR= install the patched netavark"
 	@echo "make podman           fetch podman + container-libs, apply their series, build $(BIN)/podman"
 	@echo "make check-podman-smoke  real containers with $(BIN)/podman and our netavark"
@@ -96,8 +97,8 @@ $(BIN)/netavark: $(TREE)/.as-gateway-stamp $(SERIES_FILES) FORCE
 
 FORCE:
 
-# The podman side (issue 3, in progress): podman v6 + container-libs common,
-# same fetch / pristine / git am / refresh scheme as netavark.
+# The podman side: podman v6 + container-libs common, same fetch / pristine /
+# git am / refresh scheme as netavark.
 include podman-patch/podman.mk
 
 harness:
@@ -135,8 +136,24 @@ check-upstream: netavark
 check-container-libs: netavark podman
 	./tests/container-libs/compare.sh
 
-bench: netavark
-	CARGO_TARGET_DIR=$(HARNESS_TARGET_DIR) $(CARGO) run --release --locked --bin as-gateway -- bench
+# The guards' cost: the bench also runs a netavark built from the series up to
+# (not including) the first guard patch, in the same run.  Its tree is a
+# plain `git archive` of that commit of $(TREE), rebuilt when the series moves.
+PREGUARD_TREE       := build/src/netavark-preguard
+PREGUARD_TARGET_DIR ?= $(CACHE)/preguard-target
+PREGUARD_BEFORE     := bridge: guard the ports of a gateway_mode=container network
+
+$(BIN)/netavark-preguard: $(TREE)/.as-gateway-stamp $(SERIES_FILES)
+	@base=$$(git -C $(TREE) log --format='%H %s' upstream..HEAD | grep -F " $(PREGUARD_BEFORE)" | cut -d' ' -f1); \
+	 [ -n "$$base" ] || { echo "no commit '$(PREGUARD_BEFORE)' in $(TREE)" >&2; exit 1; }; \
+	 echo "==> pre-guard netavark: $(TREE) at $$(git -C $(TREE) log -1 --format='%h %s' $$base~1)"; \
+	 rm -rf $(PREGUARD_TREE) && mkdir -p $(PREGUARD_TREE) && git -C $(TREE) archive $$base~1 | tar -x -C $(PREGUARD_TREE)
+	cd $(PREGUARD_TREE) && CARGO_TARGET_DIR=$(PREGUARD_TARGET_DIR) $(CARGO) build --release --locked --bin netavark
+	install -m 0755 $(PREGUARD_TARGET_DIR)/release/netavark $@
+
+bench: netavark $(BIN)/netavark-preguard
+	CARGO_TARGET_DIR=$(HARNESS_TARGET_DIR) $(CARGO) run --release --locked --bin as-gateway -- bench \
+		--pre-guard $(BIN)/netavark-preguard
 
 # The main job: build everything, then show SENTRY/BOTTLE twice: in bare
 # namespaces with netavark alone, then with real podman containers.

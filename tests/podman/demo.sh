@@ -29,7 +29,7 @@ pass() { printf '    \033[32mPROVED\033[0m %s\n' "$*"; }
 fail() { printf '    \033[31mFAILED\033[0m %s\n' "$*"; failures=$((failures + 1)); }
 
 cleanup() {
-    "$P" rm -f -t 0 bottle sentry outside >/dev/null 2>&1 || true
+    "$P" rm -f -t 0 bottle sentry outside intruder >/dev/null 2>&1 || true
     "$P" network rm -f enclave uplink >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
@@ -77,7 +77,7 @@ if [ -z "$got" ]; then pass "with no SENTRY the BOTTLE reaches nothing"; else fa
 
 say "SENTRY: uplink plus enclave:as_gateway=true; allows OUTSIDE:80 and the name outside.test"
 show "$P" run -d --name sentry --cap-add NET_ADMIN --sysctl net.ipv4.ip_forward=0 \
-    --network uplink --network "enclave:ip=$ENCLAVE_GW,as_gateway=true" \
+    --network uplink --network enclave:as_gateway=true \
     -e SENTRY_ALLOW="$OUTSIDE_IP:80" -e SENTRY_DNS_UPSTREAM="$OUTSIDE_IP" -e SENTRY_DNS_ALLOW=outside.test \
     sentry
 sentry_up 1 || fail "the SENTRY did not start"
@@ -145,13 +145,21 @@ sentry_up 2 || fail "the SENTRY did not start again"
 got=$(bottle_fetch)
 if [ "$got" = "hello from outside" ]; then pass "after the restart the BOTTLE reaches OUTSIDE again"; else fail "after restart: '$got'"; fi
 
-say "A second gateway container is refused"
-if out=$("$P" run --rm --network "enclave:ip=$ENCLAVE_GW,as_gateway=true" bottle true 2>&1); then
-    fail "a second as_gateway container started"
+say "A second gateway container is refused, by name"
+"$P" run -d --name intruder --network uplink bottle sleep 3600 >/dev/null
+if out=$("$P" network connect --as-gateway enclave intruder 2>&1); then
+    fail "a second container became the gateway"
 else
-    echo "$out" | tail -1 | sed 's/^/    /'
-    pass "refused while the SENTRY holds the gateway"
+    echo "    \$ podman network connect --as-gateway enclave intruder"
+    echo "$out" | sed 's/^/    /'
+    if grep -q "sentry" <<<"$out" && [ "$("$P" inspect -f '{{len .NetworkSettings.Networks}}' intruder)" = 1 ]; then
+        pass "refused, naming the SENTRY as holder; the intruder is not half-connected"
+    else
+        fail "the refusal does not name the SENTRY, or the intruder is half-connected"
+    fi
 fi
+holder=$("$P" inspect -f '{{(index .NetworkSettings.Networks "enclave").DriverOpts}}' sentry)
+echo "    podman inspect sentry: enclave DriverOpts $holder"
 
 echo
 if [ "$failures" -eq 0 ]; then

@@ -26,12 +26,16 @@ case "$mode" in
         export AS_GATEWAY_NETAVARK="$top/build/bin/netavark"
         sentry_ip=10.213.0.1
         enclave_opts=(--gateway "$sentry_ip" --opt gateway_mode=container)
-        sentry_net="enclave:ip=$sentry_ip,as_gateway=true" ;;
+        sentry_net="enclave:as_gateway=true"
+        # netavark hands the gateway interface (eth1: the second network)
+        # over with forwarding off; the SENTRY turns it on
+        sentry_sysctls=(--sysctl net.ipv4.ip_forward=1 --sysctl net.ipv4.conf.eth1.forwarding=1) ;;
     baseline)
         export AS_GATEWAY_NETAVARK="$top/build/bin/netavark-stock"
         sentry_ip=10.213.0.2
         enclave_opts=(--route "0.0.0.0/0,$sentry_ip")
-        sentry_net="enclave:ip=$sentry_ip" ;;
+        sentry_net="enclave:ip=$sentry_ip"
+        sentry_sysctls=(--sysctl net.ipv4.ip_forward=1) ;;
     *) echo "usage: $0 as-gateway|baseline [rounds]" >&2; exit 2 ;;
 esac
 
@@ -47,27 +51,15 @@ cleanup
 "$P" run -d --name outside --network uplink --cap-add NET_ADMIN bottle \
     sh -c "ip route add $ENCLAVE via $SENTRY_UPLINK_IP; mkdir -p /www; echo hi > /www/index.html; httpd -f -p 80 -h /www" >/dev/null
 outside_ip=$("$P" inspect -f '{{(index .NetworkSettings.Networks "uplink").IPAddress}}' outside)
-"$P" run -d --name sentry --sysctl net.ipv4.ip_forward=1 \
+"$P" run -d --name sentry "${sentry_sysctls[@]}" \
     --network "uplink:ip=$SENTRY_UPLINK_IP" --network "$sentry_net" bottle sleep 3600 >/dev/null
 "$P" run -d --name bottle --network enclave bottle sleep 3600 >/dev/null
 bottle_pid=$("$P" inspect -f '{{.State.Pid}}' bottle)
 
 # probe T0_NS: seconds from T0_NS until a TCP connect to OUTSIDE succeeds
-probe='
-import socket, sys, time
-t0 = int(sys.argv[1]) / 1e9
-deadline = time.time() + 60
-while time.time() < deadline:
-    s = socket.socket(); s.settimeout(0.1)
-    try:
-        s.connect((sys.argv[2], 80)); print("%.3f" % (time.time() - t0)); sys.exit(0)
-    except OSError:
-        time.sleep(0.01)
-    finally:
-        s.close()
-print("timeout"); sys.exit(1)'
+# (tests/podman/tcp-resume.py, 60 s limit)
 probe_from_bottle() {
-    "$P" --exec nsenter -t "$bottle_pid" -n python3 -c "$probe" "$1" "$outside_ip"
+    "$P" --exec nsenter -t "$bottle_pid" -n python3 "$top/tests/podman/tcp-resume.py" "$1" "$outside_ip" 80 60
 }
 
 echo "mode $mode, netavark $AS_GATEWAY_NETAVARK"
