@@ -172,6 +172,7 @@ endef
 check-podman: netavark podman-images
 	$(call in_podman_sandbox,./tests/podman/smoke.sh && ./tests/podman/e2e.sh && ./tests/podman/demo.sh)
 	CACHE=$(CACHE) ./tests/podman/upstream-suites.sh e2e bats stock
+	./tests/podman/man-pages.sh
 
 # -------------------------------------------------------------- install
 install: $(BIN)/netavark
