@@ -116,7 +116,7 @@ check: deps
 	$(MAKE) --no-print-directory check-upstream
 	@echo "==> [5/6] container-libs' libnetwork tests, stock vs patched"
 	$(MAKE) --no-print-directory check-container-libs
-	@echo "==> [6/6] real podman: smoke, end-to-end suite, SENTRY/BOTTLE scene, podman's own e2e and bats"
+	@echo "==> [6/6] real podman: smoke, e2e, SENTRY/BOTTLE scene, podman's own e2e and bats, no-leak, man pages"
 	$(MAKE) --no-print-directory check-podman
 	@echo "==> make check: all green"
 
@@ -172,6 +172,7 @@ endef
 check-podman: netavark podman-images
 	$(call in_podman_sandbox,./tests/podman/smoke.sh && ./tests/podman/e2e.sh && ./tests/podman/demo.sh)
 	CACHE=$(CACHE) ./tests/podman/upstream-suites.sh e2e bats stock
+	./tests/podman/no-leak.sh
 	./tests/podman/man-pages.sh
 
 # -------------------------------------------------------------- install
