@@ -64,12 +64,8 @@ HOST_TABLE=asgwt_e2e
 work=$(mktemp -d /tmp/asgw-e2e.XXXXXX)
 pids=()
 
-pass=0 fail=0 n=0
-ok()   { n=$((n + 1)); pass=$((pass + 1)); printf 'ok %d - %s\n' "$n" "$*"; }
-nok()  { n=$((n + 1)); fail=$((fail + 1)); printf 'not ok %d - %s\n' "$n" "$*"; }
-diag() { sed 's/^/# /'; }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else nok "$what"; fi; }
-section() { printf '# --- %s\n' "$*"; }
+# shellcheck source-path=SCRIPTDIR source=tap.bash
+. "$root/tests/podman/tap.bash"
 
 cleanup() {
     "$P" rm -f -t 0 "$SENTRY" "$BOTTLE" "$PROBE" "$SECOND" >/dev/null 2>&1 || true

@@ -72,12 +72,8 @@ PORT=18230                      # host listener; lateral TCP probe port too
 HOST_TABLE=asgwnl_host
 pids=()
 
-pass=0 fail=0 n=0
-ok()   { n=$((n + 1)); pass=$((pass + 1)); printf 'ok %d - %s\n' "$n" "$*"; }
-nok()  { n=$((n + 1)); fail=$((fail + 1)); printf 'not ok %d - %s\n' "$n" "$*"; }
-diag() { sed 's/^/# /'; }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else nok "$what"; fi; }
-section() { printf '# --- %s\n' "$*"; }
+# shellcheck source-path=SCRIPTDIR source=tap.bash
+. "$root/tests/podman/tap.bash"
 
 cleanup() {
     "$P" rm -f -t 0 "$A" "$B" "$A2" "$B2" "$SENTRY" "$SINK" >/dev/null 2>&1 || true
