@@ -95,14 +95,18 @@ import_rootfs() {
     "$PODMAN_ENV" image ls --filter "reference=localhost/$image" >&2
 }
 
+# image_is_current NAME LABEL: NAME exists with source label LABEL (and
+# REBUILD is not set); says so
+image_is_current() {
+    [ "$(image_label "$1")" = "$2" ] && [ -z "${REBUILD:-}" ] || return 1
+    say "image $1 is up to date ($2)"
+}
+
 build_bottle() {
     local version label tmp
     version=$(busybox_version)
     label="busybox-static=$version"
-    if [ "$(image_label bottle)" = "$label" ] && [ -z "${REBUILD:-}" ]; then
-        say "image bottle is up to date ($label)"
-        return 0
-    fi
+    image_is_current bottle "$label" && return 0
     tmp=$(mktemp -d)
     trap 'rm -rf "$tmp"' RETURN
     busybox_rootfs "$version" "$tmp/rootfs"
@@ -131,10 +135,7 @@ build_sentry() {
     version=$(busybox_version)
     srcsum=$(cd "$SENTRY_SRC" && cat sentry sentry.nft dnsmasq.conf sentry-forward.c | sha256sum | cut -c1-12)
     label="busybox-static=$version $(pkg_of /usr/sbin/nft) $(pkg_of /usr/sbin/dnsmasq) $(pkg_of /usr/bin/gcc) sentry=$srcsum"
-    if [ "$(image_label sentry)" = "$label" ] && [ -z "${REBUILD:-}" ]; then
-        say "image sentry is up to date ($label)"
-        return 0
-    fi
+    image_is_current sentry "$label" && return 0
     tmp=$(mktemp -d)
     trap 'rm -rf "$tmp"' RETURN
     busybox_rootfs "$version" "$tmp/rootfs"
