@@ -5,7 +5,7 @@
 //! as (c) with it: (c) - (d) is what the guards add. All in one run so
 //! machine load affects them alike.
 
-use crate::scenario::{bottle_config, sentry_config, EnclaveNet, Lab, SENTRY_MAC};
+use crate::scenario::{bottle_config, sentry_config, Container, EnclaveNet, Lab, SENTRY_MAC};
 use anyhow::Result;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -37,6 +37,53 @@ impl Series {
     }
 }
 
+/// One timed variant: a lab and its containers, set up in order and torn
+/// down in reverse order in every round.
+struct Case {
+    label: &'static str,
+    lab: Lab,
+    containers: Vec<Container>,
+}
+
+impl Case {
+    /// A plain bottle on a plain network, with `binary`.
+    fn plain(label: &'static str, binary: &Path) -> Result<Case> {
+        let mut lab = Lab::new(binary)?;
+        let bottle = lab.container(bottle_config(&EnclaveNet::plain(), 0))?;
+        Ok(Case {
+            label,
+            lab,
+            containers: vec![bottle],
+        })
+    }
+
+    /// An as_gateway sentry and one bottle on a `gateway_mode=container`
+    /// network, with `binary`.
+    fn sentry_and_bottle(label: &'static str, binary: &Path) -> Result<Case> {
+        let net = EnclaveNet::container_mode();
+        let mut lab = Lab::new(binary)?;
+        let sentry = lab.sentry(sentry_config(&net, SENTRY_MAC, false))?;
+        let bottle = lab.container(bottle_config(&net, 0))?;
+        Ok(Case {
+            label,
+            lab,
+            containers: vec![sentry, bottle],
+        })
+    }
+
+    /// Wall time of one setup and teardown of every container.
+    fn round(&mut self) -> Result<Duration> {
+        let t = Instant::now();
+        for c in self.containers.iter_mut() {
+            self.lab.setup(c)?;
+        }
+        for c in self.containers.iter_mut().rev() {
+            self.lab.teardown(c)?;
+        }
+        Ok(t.elapsed())
+    }
+}
+
 /// Run `iterations` rounds (after one warm-up round) and return (a), (b),
 /// (c), and (d) when `pre_guard` is given.
 pub fn run(
@@ -45,82 +92,32 @@ pub fn run(
     patched: &Path,
     pre_guard: Option<&Path>,
 ) -> Result<Vec<Series>> {
-    let plain = EnclaveNet::plain();
-    let gw = EnclaveNet::container_mode();
-    let mut lab_a = Lab::new(stock)?;
-    let mut lab_b = Lab::new(patched)?;
-    let mut lab_c = Lab::new(patched)?;
-    let mut a_bottle = lab_a.container(bottle_config(&plain, 0))?;
-    let mut b_bottle = lab_b.container(bottle_config(&plain, 0))?;
-    let mut c_sentry = lab_c.sentry(sentry_config(&gw, SENTRY_MAC, false))?;
-    let mut c_bottle = lab_c.container(bottle_config(&gw, 0))?;
-    let mut lab_d = match pre_guard {
-        Some(p) => Some(Lab::new(p)?),
-        None => None,
-    };
-    let mut d_containers = match lab_d.as_mut() {
-        Some(lab) => Some((
-            lab.sentry(sentry_config(&gw, SENTRY_MAC, false))?,
-            lab.container(bottle_config(&gw, 0))?,
-        )),
-        None => None,
-    };
-    let mut series = vec![
-        Series {
-            label: "(a) stock, plain container".into(),
-            samples: Vec::new(),
-        },
-        Series {
-            label: "(b) patched, plain container".into(),
-            samples: Vec::new(),
-        },
-        Series {
-            label: "(c) patched, as_gateway sentry + 1 bottle, gateway_mode=container".into(),
-            samples: Vec::new(),
-        },
+    let mut cases = vec![
+        Case::plain("(a) stock, plain container", stock)?,
+        Case::plain("(b) patched, plain container", patched)?,
+        Case::sentry_and_bottle(
+            "(c) patched, as_gateway sentry + 1 bottle, gateway_mode=container",
+            patched,
+        )?,
     ];
-    if pre_guard.is_some() {
-        series.push(Series {
-            label: "(d) pre-guard series, same as (c)".into(),
-            samples: Vec::new(),
-        });
+    if let Some(p) = pre_guard {
+        cases.push(Case::sentry_and_bottle(
+            "(d) pre-guard series, same as (c)",
+            p,
+        )?);
     }
+    let mut series: Vec<Series> = cases
+        .iter()
+        .map(|c| Series {
+            label: c.label.into(),
+            samples: Vec::new(),
+        })
+        .collect();
     for round in 0..=iterations {
-        let t = Instant::now();
-        lab_a.setup(&mut a_bottle)?;
-        lab_a.teardown(&mut a_bottle)?;
-        let a = t.elapsed();
-
-        let t = Instant::now();
-        lab_b.setup(&mut b_bottle)?;
-        lab_b.teardown(&mut b_bottle)?;
-        let b = t.elapsed();
-
-        let t = Instant::now();
-        lab_c.setup(&mut c_sentry)?;
-        lab_c.setup(&mut c_bottle)?;
-        lab_c.teardown(&mut c_bottle)?;
-        lab_c.teardown(&mut c_sentry)?;
-        let c = t.elapsed();
-
-        let d = match (lab_d.as_ref(), d_containers.as_mut()) {
-            (Some(lab), Some((sentry, bottle))) => {
-                let t = Instant::now();
-                lab.setup(sentry)?;
-                lab.setup(bottle)?;
-                lab.teardown(bottle)?;
-                lab.teardown(sentry)?;
-                Some(t.elapsed())
-            }
-            _ => None,
-        };
-
-        if round > 0 {
-            series[0].samples.push(a);
-            series[1].samples.push(b);
-            series[2].samples.push(c);
-            if let Some(d) = d {
-                series[3].samples.push(d);
+        for (case, s) in cases.iter_mut().zip(series.iter_mut()) {
+            let took = case.round()?;
+            if round > 0 {
+                s.samples.push(took);
             }
         }
     }

@@ -965,12 +965,10 @@ impl Capture {
     }
 
     /// Stop and return the announcements seen, with their time since start.
-    pub fn stop(mut self) -> Vec<(Duration, Announcement)> {
-        self.halt();
-        let frames = self.frames.lock().unwrap();
-        frames
-            .iter()
-            .filter_map(|(t, f)| parse_announcement(f).map(|a| (*t, a)))
+    pub fn stop(self) -> Vec<(Duration, Announcement)> {
+        self.stop_frames()
+            .into_iter()
+            .filter_map(|(t, f)| parse_announcement(&f).map(|a| (t, a)))
             .collect()
     }
 

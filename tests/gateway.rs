@@ -132,17 +132,9 @@ fn drop_in_bottle_cannot_bypass_sentry() {
     // a next hop that resolves to the bridge: frames go to the host
     let bridge_mac = link_mac(&lab.host, ENCLAVE_BRIDGE).unwrap();
     let ip = |args: &[&str]| {
-        let out = std::process::Command::new("ip")
-            .arg("-n")
-            .arg(bottle.ns.name())
-            .args(args)
-            .output()
-            .expect("run ip");
-        assert!(
-            out.status.success(),
-            "ip {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let mut a = vec!["ip"];
+        a.extend(args);
+        run_in(&bottle.ns, &a);
     };
     ip(&[
         "neigh",

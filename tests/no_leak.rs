@@ -20,7 +20,6 @@ use as_gateway::probe::{self, Capture};
 use as_gateway::scenario::*;
 use common::*;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 const GW4: Ipv4Addr = ENCLAVE_GW4;
@@ -95,35 +94,10 @@ fn report_br_netfilter(host: &Netns) {
     ));
 }
 
-/// Run a command inside `ns` (named netns), must succeed.
-fn ip_netns(ns: &Netns, args: &[&str]) {
-    let out = Command::new("ip")
-        .args(["netns", "exec", ns.name()])
-        .args(args)
-        .output()
-        .expect("ip netns exec");
-    assert!(
-        out.status.success(),
-        "{args:?} in {}: {}",
-        ns.name(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Run a command inside `ns`, its success or not.
-fn try_ip_netns(ns: &Netns, args: &[&str]) -> bool {
-    Command::new("ip")
-        .args(["netns", "exec", ns.name()])
-        .args(args)
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
-
 fn nft(ns: &Netns, args: &[&str]) {
     let mut a = vec!["nft"];
     a.extend(args);
-    ip_netns(ns, &a);
+    run_in(ns, &a);
 }
 
 /// Frames a sink captured that match `pred`.
@@ -242,27 +216,27 @@ fn gateway_claim_net_admin() {
             && (s.arp.is_some_and(|(_, ip)| ip == GW4)
                 || s.icmp6.is_some_and(|(_, t)| t == Some(GW6)))
     };
-    ip_netns(
+    run_in(
         &b0.ns,
         &["ip", "addr", "add", "10.89.0.1/32", "dev", "eth0"],
     );
-    ip_netns(
+    run_in(
         &b0.ns,
         &["ip", "addr", "add", "fd89::1/128", "dev", "eth0", "nodad"],
     );
-    ip_netns(
+    run_in(
         &b0.ns,
         &["sysctl", "-qw", "net.ipv4.conf.eth0.arp_notify=1"],
     );
-    ip_netns(
+    run_in(
         &b0.ns,
         &["sysctl", "-qw", "net.ipv6.conf.eth0.ndisc_notify=1"],
     );
     let run = || {
         // bottle1 forgets the gateway and asks again: bottle0 answers too
-        let _ = try_ip_netns(&b1.ns, &["ip", "neigh", "flush", "dev", "eth0"]);
+        let _ = try_run_in(&b1.ns, &["ip", "neigh", "flush", "dev", "eth0"]);
         let c1 = Capture::start(&b1.ns, "eth0").unwrap();
-        ip_netns(&b0.ns, &["ip", "link", "set", "eth0", "address", &mac0]);
+        run_in(&b0.ns, &["ip", "link", "set", "eth0", "address", &mac0]);
         let _ = pings(&b1.ns, IpAddr::V4(GW4));
         let _ = pings(&b1.ns, IpAddr::V6(GW6));
         count(c1, claim)
@@ -348,7 +322,7 @@ fn spoofing_another_bottle() {
     let ip1s = ip1.to_string();
     let net_admin_probe = |b0: &Container| {
         let cs = Capture::start(&e.sentry.ns, "eth0").unwrap();
-        let _ = try_ip_netns(
+        let _ = try_run_in(
             &b0.ns,
             &["ping", "-c", "2", "-W", "1", "-I", &ip1s, "10.89.0.1"],
         );
@@ -356,21 +330,21 @@ fn spoofing_another_bottle() {
             s.ipv4.is_some_and(|(a, _, _)| a == ip1) && s.src_mac != m1
         })
     };
-    ip_netns(
+    run_in(
         &b0.ns,
         &["ip", "addr", "add", &format!("{ip1}/32"), "dev", "eth0"],
     );
     let na_ip = net_admin_probe(b0);
     let mac1 = link_mac(&b1.ns, "eth0").unwrap();
     let both_probe = |b0: &Container| {
-        ip_netns(&b0.ns, &["ip", "link", "set", "eth0", "address", &mac1]);
+        run_in(&b0.ns, &["ip", "link", "set", "eth0", "address", &mac1]);
         let cs = Capture::start(&e.sentry.ns, "eth0").unwrap();
-        let _ = try_ip_netns(
+        let _ = try_run_in(
             &b0.ns,
             &["ping", "-c", "2", "-W", "1", "-I", &ip1s, "10.89.0.1"],
         );
         let n = count(cs, |s| s.src_mac == m1 && s.icmp4 == Some(8));
-        ip_netns(
+        run_in(
             &b0.ns,
             &["ip", "link", "set", "eth0", "address", &frames_mac(m0)],
         );
@@ -531,7 +505,7 @@ fn host_unreachable() {
     let e = Enclave::new(EnclaveNet::container_mode().dual_stack(), false, 1);
     let b0 = &e.bottles[0];
     let m0 = e.mac(b0);
-    ip_netns(
+    run_in(
         &e.lab.host,
         &["ip", "addr", "add", "169.254.169.254/32", "dev", "lo"],
     );
@@ -545,11 +519,11 @@ fn host_unreachable() {
         let mut ok = 0;
         let ll = format!("{host_ll}%eth0");
         for t in targets {
-            ok += try_ip_netns(&b0.ns, &["ping", "-c", "1", "-W", "1", t]) as usize;
+            ok += try_run_in(&b0.ns, &["ping", "-c", "1", "-W", "1", t]) as usize;
         }
-        ok += try_ip_netns(&b0.ns, &["ping", "-c", "1", "-W", "1", &ll]) as usize;
+        ok += try_run_in(&b0.ns, &["ping", "-c", "1", "-W", "1", &ll]) as usize;
         // all nodes: the sentry answers too, only the host sink counts
-        let _ = try_ip_netns(&b0.ns, &["ping", "-c", "2", "-W", "1", "ff02::1%eth0"]);
+        let _ = try_run_in(&b0.ns, &["ping", "-c", "2", "-W", "1", "ff02::1%eth0"]);
         let tcp = probe::tcp_echo(
             &b0.ns,
             SocketAddr::new(IpAddr::V4(HOST_OUTSIDE_IP), ECHO_PORT),
@@ -560,7 +534,7 @@ fn host_unreachable() {
     };
     let net_admin_probe = || {
         for t in targets {
-            let _ = try_ip_netns(
+            let _ = try_run_in(
                 &b0.ns,
                 &["ip", "route", "replace", &format!("{t}/32"), "dev", "eth0"],
             );
@@ -568,10 +542,10 @@ fn host_unreachable() {
         let cap = Capture::start(&e.lab.host, ENCLAVE_BRIDGE).unwrap();
         let mut ok = 0;
         for t in targets {
-            ok += try_ip_netns(&b0.ns, &["ping", "-c", "1", "-W", "1", t]) as usize;
+            ok += try_run_in(&b0.ns, &["ping", "-c", "1", "-W", "1", t]) as usize;
         }
         // a static neighbour entry: straight to the bridge's MAC
-        let _ = try_ip_netns(
+        let _ = try_run_in(
             &b0.ns,
             &[
                 "ip",
@@ -584,7 +558,7 @@ fn host_unreachable() {
                 "eth0",
             ],
         );
-        ok += try_ip_netns(&b0.ns, &["ping", "-c", "1", "-W", "1", "203.0.113.1"]) as usize;
+        ok += try_run_in(&b0.ns, &["ping", "-c", "1", "-W", "1", "203.0.113.1"]) as usize;
         let tcp = probe::tcp_echo(
             &b0.ns,
             SocketAddr::new(IpAddr::V4(HOST_OUTSIDE_IP), ECHO_PORT),
@@ -594,11 +568,11 @@ fn host_unreachable() {
         (count(cap, from_b0), ok + tcp as usize)
     };
     // the host needs a way back for the control's replies
-    ip_netns(
+    run_in(
         &e.lab.host,
         &["ip", "route", "add", "10.89.0.0/24", "dev", ENCLAVE_BRIDGE],
     );
-    ip_netns(
+    run_in(
         &e.lab.host,
         &[
             "ip",
@@ -614,7 +588,7 @@ fn host_unreachable() {
     let g_adm = net_admin_probe();
     e.remove_guards();
     let c_adm = net_admin_probe();
-    let _ = try_ip_netns(
+    let _ = try_run_in(
         &b0.ns,
         &["ip", "route", "flush", "dev", "eth0", "scope", "link"],
     );
@@ -718,7 +692,7 @@ fn ipv6_on_ipv4_only_network() {
         if raw {
             send(&b0.ns, &crafted);
         } else {
-            let _ = try_ip_netns(&b0.ns, &["ping", "-c", "2", "-W", "1", "ff02::1%eth0"]);
+            let _ = try_run_in(&b0.ns, &["ping", "-c", "2", "-W", "1", "ff02::1%eth0"]);
         }
         count(c1, v6) + count(cs, v6)
     };
@@ -789,7 +763,7 @@ fn sentry_loop(raw: bool, cycles: usize) {
         lab.setup(&mut sentry).expect("sentry setup");
         // the uplink bridge went with the sentry's last port, and the
         // host's route back to the enclave with it
-        ip_netns(
+        run_in(
             &lab.host,
             &[
                 "ip",
@@ -891,21 +865,8 @@ struct GuardSize {
 }
 
 fn guard_size(host: &Netns) -> GuardSize {
-    let out = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            host.name(),
-            "nft",
-            "-j",
-            "list",
-            "table",
-            "bridge",
-            GUARD_TABLE,
-        ])
-        .output()
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = run_in(host, &["nft", "-j", "list", "table", "bridge", GUARD_TABLE]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let mut size = GuardSize {
         base_rules: 0,
         port_rules: 0,

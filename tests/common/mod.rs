@@ -36,6 +36,33 @@ pub fn default_gateways(ns: &Netns) -> Vec<IpAddr> {
     routes.iter().filter_map(|r| r.gateway).collect()
 }
 
+/// Run a command inside `ns` (`ip netns exec`); it must succeed. Returns
+/// its stdout.
+pub fn run_in(ns: &Netns, args: &[&str]) -> String {
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", ns.name()])
+        .args(args)
+        .output()
+        .expect("ip netns exec");
+    assert!(
+        out.status.success(),
+        "{args:?} in {}: {}",
+        ns.name(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Run a command inside `ns`: whether it succeeded.
+pub fn try_run_in(ns: &Netns, args: &[&str]) -> bool {
+    std::process::Command::new("ip")
+        .args(["netns", "exec", ns.name()])
+        .args(args)
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
 /// Print a result line that shows in `cargo test` output even for passing
 /// tests (writes to stderr directly, bypassing libtest's capture).
 pub fn report(line: &str) {

@@ -125,13 +125,12 @@ check_series() {
     rm -rf "$am" "$plain"
 }
 
-for s in "${@:-netavark container-libs podman}"; do
-    for name in $s; do
-        case "$name" in
-            netavark|container-libs|podman) check_series "$name" ;;
-            *) echo "unknown series '$name'" >&2; exit 2 ;;
-        esac
-    done
+[ $# -gt 0 ] || set -- netavark container-libs podman
+for name in "$@"; do
+    case "$name" in
+        netavark|container-libs|podman) check_series "$name" ;;
+        *) echo "unknown series '$name'" >&2; exit 2 ;;
+    esac
 done
 
 exit $fail
