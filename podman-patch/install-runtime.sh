@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Install what `make podman` (build) and podman-patch/podman-env (runtime)
-# need on a fresh Debian 12 machine, and say why each piece is there.
-# Idempotent: packages already present are skipped.
+# Install what `make podman` (build), podman-patch/podman-env (runtime) and
+# the podman-side tests need on a fresh Debian 12 machine, and say why each
+# piece is there (`make deps-podman`: an order-only prerequisite of every make
+# target that uses these).  Idempotent and silent when everything is present.
+# The podman tests install the few extra packages only they use themselves
+# (nftables, dnsmasq-base, socat, bats, curl, ...).
 #
 # All from Debian bookworm.  Newer suites were checked and are not needed:
 #   conmon  bookworm has 2.1.6; podman 6's RPM spec asks for >= 2.1.7, but
@@ -20,8 +23,6 @@ set -euo pipefail
 # shellcheck source=/dev/null
 . "$(dirname "$0")/../tests/debian-packages.sh"
 
-say() { printf '==> %s\n' "$*"; }
-
 # package: reason
 packages=(
     "gcc:cgo: the seccomp and libsqlite3 build tags link C libraries"
@@ -35,6 +36,7 @@ packages=(
     "catatonit:PID 1 of podman-env's sandbox (reaps conmon; PID 1 here does not) and --init"
     "util-linux:podman-env's sandbox: unshare, nsenter, setsid, findmnt"
     "iproute2:the smoke test checks bridges with 'ip link'"
+    "python3:tests/container-libs/compare.sh reads go test's JSON; podman e2e probes (tcp-resume.py) run it in a BOTTLE's netns"
 )
 
 install_debian_packages "podman build and runtime" "${packages[@]}"

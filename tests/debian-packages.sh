@@ -1,8 +1,9 @@
 # shellcheck shell=bash
 # install_debian_packages WHAT "package:reason"...: install the Debian
 # packages not yet present, saying why each one is needed; WHAT names the
-# set in the "all present" message.  Sourced by tests/install-deps.sh and
-# podman-patch/install-runtime.sh.
+# set being installed.  Silent when every package is present, so that the
+# installers can run before every make target that needs them.  Sourced by
+# tests/install-deps.sh, podman-patch/install-runtime.sh and the podman tests.
 install_debian_packages() {
     local what=$1 entry pkg
     shift
@@ -15,11 +16,13 @@ install_debian_packages() {
         printf '==> need %s: %s\n' "$pkg" "${entry#*:}"
         missing+=("$pkg")
     done
-    if [ ${#missing[@]} -eq 0 ]; then
-        printf '==> %s: all Debian packages present\n' "$what"
-        return 0
-    fi
-    printf '==> installing %d Debian package(s) with apt-get\n' "${#missing[@]}"
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    [ ${#missing[@]} -gt 0 ] || return 0
+    printf '==> %s: installing %d Debian package(s) with apt-get\n' "$what" "${#missing[@]}"
+    # One apt at a time: under make -j the installers of two targets, or a
+    # test's own, may run side by side (apt-get would fail on dpkg's lock).
+    (
+        flock 9
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    ) 9>/run/lock/as-gateway-apt.lock
 }

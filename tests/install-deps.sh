@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# Install what `make`, `make check`, `make bench` and `make demo` need on a
-# fresh Debian 12 machine, and say why each piece is there.  Idempotent:
-# packages already present are skipped, so a warm machine pays nothing.
+# Install what netavark's build, the harness and the netavark tests need on a
+# fresh Debian 12 machine, and say why each piece is there (`make
+# deps-netavark`: an order-only prerequisite of every make target that uses
+# these; podman's side is podman-patch/install-runtime.sh).  Idempotent and
+# silent when everything is present, so a warm machine pays nothing.
 set -euo pipefail
 # shellcheck source=/dev/null
 . "$(dirname "$0")/debian-packages.sh"
 
-say() { printf '==> %s\n' "$*"; }
-
 # package: reason
 packages=(
+    "git:netavark-patch/tree.sh keeps the upstream tree as a git work tree (git am)"
     "protobuf-compiler:netavark's build.rs compiles its DHCP-proxy protobufs"
     "iproute2:upstream's bats tests and our shims drive 'ip'"
     "nftables:netavark's default firewall driver; tests read 'nft list ruleset'"
@@ -40,4 +41,3 @@ if [ "$rustc_minor" -lt 88 ]; then
     echo "netavark 2.1.0 needs Rust >= 1.88; found $(rustc --version)" >&2
     exit 1
 fi
-say "Rust toolchain: $(rustc --version)"
