@@ -29,7 +29,7 @@ SERIES      := patches/netavark
 SERIES_FILES := $(SERIES)/series $(wildcard $(SERIES)/*.patch)
 NETAVARK_BINS := netavark netavark-connection-tester netavark-dhcp-proxy-client
 
-.PHONY: all help deps netavark refresh-patches reset-netavark harness check \
+.PHONY: all help deps deps-netavark netavark refresh-patches reset-netavark harness check \
         check-series check-style check-harness check-upstream check-container-libs \
         check-podman bench demo \
         install clean distclean
@@ -37,7 +37,8 @@ NETAVARK_BINS := netavark netavark-connection-tester netavark-dhcp-proxy-client
 all: netavark harness
 
 help:
-	@echo "make deps             install the Debian packages the build and tests need"
+	@echo "make deps             install the Debian packages the build and tests need (every"
+	@echo "                      target also installs, first, what it uses itself)"
 	@echo "make netavark         fetch netavark $(NETAVARK_VERSION), apply the series, build"
 	@echo "                      $(BIN)/netavark (patched) and $(BIN)/netavark-stock"
 	@echo "make refresh-patches  regenerate $(SERIES)/ from the commits in $(TREE)"
@@ -51,26 +52,37 @@ help:
 	@echo "make check-podman-smoke  real containers with $(BIN)/podman and our netavark"
 
 # ---------------------------------------------------------------- setup
-deps:
-	./tests/install-deps.sh
+# The installers, one per toolset:
+#   deps-netavark  tests/install-deps.sh: Rust check, protoc, git, quilt, bats,
+#                  nftables, ... (netavark's build, the harness, the upstream suites)
+#   deps-podman    podman-patch/install-runtime.sh (podman-patch/podman.mk): Go
+#                  check, gcc, libseccomp-dev, libsqlite3-dev, xxd, runc, conmon, ...
+# Every target whose recipe runs a tool has that tool's installer as an
+# ORDER-ONLY prerequisite (`| deps-podman`): it runs before the recipe, even
+# under make -j, but never makes a file target out of date.  Both are quick
+# and silent when everything is present.
+deps: deps-netavark deps-podman
+
+deps-netavark:
+	@./tests/install-deps.sh
 
 # ---------------------------------------------------------------- trees
 # A tree without make's stamp was made by hand: never delete it silently.
 refuse_unstamped = @if [ -e $(1) ]; then echo "$(1) exists but make did not create it;" \
 	"'make $(2)' rebuilds it from the series, 'touch $(1)/.as-gateway-stamp' keeps it" >&2; exit 1; fi
 
-$(STOCK_TREE)/.as-gateway-stamp:
+$(STOCK_TREE)/.as-gateway-stamp: | deps-netavark
 	$(call refuse_unstamped,$(STOCK_TREE),distclean)
 	./netavark-patch/tree.sh pristine $(STOCK_TREE)
 	touch $@
 
-$(TREE)/.as-gateway-stamp:
+$(TREE)/.as-gateway-stamp: | deps-netavark
 	$(call refuse_unstamped,$(TREE),reset-netavark)
 	./netavark-patch/tree.sh pristine $(TREE)
 	./netavark-patch/tree.sh apply $(TREE) $(SERIES)
 	touch $@
 
-refresh-patches: $(TREE)/.as-gateway-stamp
+refresh-patches: $(TREE)/.as-gateway-stamp | deps-netavark
 	./netavark-patch/tree.sh refresh $(TREE) $(SERIES)
 
 reset-netavark:
@@ -86,12 +98,12 @@ define build_netavark
 	for b in $(NETAVARK_BINS); do install -m 0755 $(2)/release/$$b $(BIN)/$$b$(3); done
 endef
 
-netavark: deps $(BIN)/netavark $(BIN)/netavark-stock
+netavark: $(BIN)/netavark $(BIN)/netavark-stock
 
-$(BIN)/netavark-stock: $(STOCK_TREE)/.as-gateway-stamp
+$(BIN)/netavark-stock: $(STOCK_TREE)/.as-gateway-stamp | deps-netavark
 	$(call build_netavark,$(STOCK_TREE),$(STOCK_TARGET_DIR),-stock)
 
-$(BIN)/netavark: $(TREE)/.as-gateway-stamp $(SERIES_FILES) FORCE
+$(BIN)/netavark: $(TREE)/.as-gateway-stamp $(SERIES_FILES) FORCE | deps-netavark
 	@./netavark-patch/tree.sh status $(TREE) $(SERIES)
 	$(call build_netavark,$(TREE),$(NETAVARK_TARGET_DIR),)
 
@@ -101,11 +113,12 @@ FORCE:
 # git am / refresh scheme as netavark.
 include podman-patch/podman.mk
 
-harness:
+harness: | deps-netavark
 	CARGO_TARGET_DIR=$(HARNESS_TARGET_DIR) $(CARGO) build --release --locked
 
 # ---------------------------------------------------------------- tests
-check: deps
+# No installer here: each step installs what it uses (see deps above).
+check:
 	@echo "==> [1/6] the three series: git am, quilt, stable refresh, commit hygiene"
 	$(MAKE) --no-print-directory check-series
 	@echo "==> [2/6] rustfmt and clippy on the harness and the patched tree"
@@ -120,20 +133,20 @@ check: deps
 	$(MAKE) --no-print-directory check-podman
 	@echo "==> make check: all green"
 
-check-series: $(TREE)/.as-gateway-stamp
+check-series: $(TREE)/.as-gateway-stamp | deps-netavark deps-podman
 	./tests/series/check.sh netavark container-libs podman
 
-check-style: netavark podman
+check-style: netavark podman | deps-netavark deps-podman
 	./tests/style/check.sh
 
-check-harness: netavark
+check-harness: netavark | deps-netavark
 	CARGO_TARGET_DIR=$(HARNESS_TARGET_DIR) $(CARGO) test --release --locked --no-fail-fast -- --test-threads=1
 
-check-upstream: netavark
+check-upstream: netavark | deps-netavark
 	CACHE=$(CACHE) NETAVARK_TARGET_DIR=$(NETAVARK_TARGET_DIR) STOCK_TARGET_DIR=$(STOCK_TARGET_DIR) \
 		./tests/upstream/compare.sh
 
-check-container-libs: netavark podman
+check-container-libs: netavark podman | deps-netavark deps-podman
 	./tests/container-libs/compare.sh
 
 # The guards' cost: the bench also runs a netavark built from the series up to
@@ -143,7 +156,7 @@ PREGUARD_TREE       := build/src/netavark-preguard
 PREGUARD_TARGET_DIR ?= $(CACHE)/preguard-target
 PREGUARD_BEFORE     := bridge: guard the ports of a gateway_mode=container network
 
-$(BIN)/netavark-preguard: $(TREE)/.as-gateway-stamp $(SERIES_FILES)
+$(BIN)/netavark-preguard: $(TREE)/.as-gateway-stamp $(SERIES_FILES) | deps-netavark
 	@base=$$(git -C $(TREE) log --format='%H %s' upstream..HEAD | grep -F " $(PREGUARD_BEFORE)" | cut -d' ' -f1); \
 	 [ -n "$$base" ] || { echo "no commit '$(PREGUARD_BEFORE)' in $(TREE)" >&2; exit 1; }; \
 	 echo "==> pre-guard netavark: $(TREE) at $$(git -C $(TREE) log -1 --format='%h %s' $$base~1)"; \
@@ -151,13 +164,13 @@ $(BIN)/netavark-preguard: $(TREE)/.as-gateway-stamp $(SERIES_FILES)
 	cd $(PREGUARD_TREE) && CARGO_TARGET_DIR=$(PREGUARD_TARGET_DIR) $(CARGO) build --release --locked --bin netavark
 	install -m 0755 $(PREGUARD_TARGET_DIR)/release/netavark $@
 
-bench: netavark $(BIN)/netavark-preguard
+bench: netavark $(BIN)/netavark-preguard | deps-netavark
 	CARGO_TARGET_DIR=$(HARNESS_TARGET_DIR) $(CARGO) run --release --locked --bin as-gateway -- bench \
 		--pre-guard $(BIN)/netavark-preguard
 
 # The main job: build everything, then show SENTRY/BOTTLE twice: in bare
 # namespaces with netavark alone, then with real podman containers.
-demo: netavark podman-images
+demo: netavark podman-images | deps-netavark deps-podman
 	@echo "==> part 1: netavark alone, in network namespaces (the as-gateway harness)"
 	CARGO_TARGET_DIR=$(HARNESS_TARGET_DIR) $(CARGO) run --release --locked --bin as-gateway -- demo
 	@echo "==> part 2: real podman containers, patched podman + patched netavark"
@@ -169,7 +182,7 @@ define in_podman_sandbox
 	rc=0; $(1) || rc=$$?; ./podman-patch/podman-env --teardown >/dev/null 2>&1 || true; exit $$rc
 endef
 
-check-podman: netavark podman-images
+check-podman: netavark podman-images | deps-netavark deps-podman
 	$(call in_podman_sandbox,./tests/podman/smoke.sh && ./tests/podman/e2e.sh && ./tests/podman/demo.sh)
 	CACHE=$(CACHE) ./tests/podman/upstream-suites.sh e2e bats stock
 	./tests/podman/no-leak.sh

@@ -8,7 +8,10 @@
 #                                build $(BIN)/podman against the patched common
 #   make refresh-podman-patches  write both trees' commits back to patches/
 #   make reset-podman            throw both trees away, rebuild them from patches/
-#   make podman-runtime          install runc, conmon, ... (podman-patch/install-runtime.sh)
+#   make deps-podman             install Go's cgo libraries, runc, conmon, ...
+#                                (podman-patch/install-runtime.sh); every target
+#                                here that uses them has it as an order-only
+#                                prerequisite (make podman-runtime: the same)
 #   make podman-images           build the local test images (tests/podman/images.sh)
 #   make check-podman-smoke      run real containers on a netavark network
 #
@@ -53,23 +56,32 @@ GO                  ?= go
 #   libsubid   needs libsubid-dev; only rootless podman uses subuid ranges
 PODMAN_BUILDTAGS ?= grpcnotrace seccomp libsqlite3 exclude_graphdriver_btrfs containers_image_openpgp
 
-.PHONY: podman refresh-podman-patches reset-podman podman-runtime podman-images \
+.PHONY: podman refresh-podman-patches reset-podman deps-podman podman-runtime podman-images \
         check-podman-smoke
 
+# ---------------------------------------------------------------- setup
+# tree.sh needs git, xxd and go; the build gcc, pkg-config, libseccomp-dev and
+# libsqlite3-dev; the runtime runc, conmon, catatonit.  Quick and silent when
+# all are present.
+deps-podman:
+	@./podman-patch/install-runtime.sh
+
+podman-runtime: deps-podman
+
 # ---------------------------------------------------------------- trees
-$(PODMAN_TREE)/.as-gateway-stamp:
+$(PODMAN_TREE)/.as-gateway-stamp: | deps-podman
 	$(call refuse_unstamped,$(PODMAN_TREE),reset-podman)
 	./podman-patch/tree.sh pristine podman $(PODMAN_TREE)
 	./podman-patch/tree.sh apply $(PODMAN_TREE) $(PODMAN_SERIES)
 	touch $@
 
-$(COMMON_TREE)/.as-gateway-stamp:
+$(COMMON_TREE)/.as-gateway-stamp: | deps-podman
 	$(call refuse_unstamped,$(COMMON_TREE),reset-podman)
 	./podman-patch/tree.sh pristine common $(COMMON_TREE)
 	./podman-patch/tree.sh apply $(COMMON_TREE) $(COMMON_SERIES)
 	touch $@
 
-refresh-podman-patches: $(PODMAN_TREE)/.as-gateway-stamp $(COMMON_TREE)/.as-gateway-stamp
+refresh-podman-patches: $(PODMAN_TREE)/.as-gateway-stamp $(COMMON_TREE)/.as-gateway-stamp | deps-podman
 	./podman-patch/tree.sh refresh $(PODMAN_TREE) $(PODMAN_SERIES)
 	./podman-patch/tree.sh refresh $(COMMON_TREE) $(COMMON_SERIES)
 
@@ -84,7 +96,7 @@ reset-podman:
 podman: $(BIN)/podman
 
 $(BIN)/podman: $(PODMAN_TREE)/.as-gateway-stamp $(COMMON_TREE)/.as-gateway-stamp \
-               $(PODMAN_SERIES_FILES) $(COMMON_SERIES_FILES) podman-patch/upstream.mk FORCE
+               $(PODMAN_SERIES_FILES) $(COMMON_SERIES_FILES) podman-patch/upstream.mk FORCE | deps-podman
 	@./podman-patch/tree.sh status $(PODMAN_TREE) $(PODMAN_SERIES)
 	@./podman-patch/tree.sh status $(COMMON_TREE) $(COMMON_SERIES)
 	@echo "==> building podman from $(PODMAN_TREE) with go.podman.io/common => $(COMMON_TREE)"
@@ -103,13 +115,10 @@ $(BIN)/podman: $(PODMAN_TREE)/.as-gateway-stamp $(COMMON_TREE)/.as-gateway-stamp
 	@$(BIN)/podman --version
 
 # ----------------------------------------------------- runtime and tests
-podman-runtime:
-	./podman-patch/install-runtime.sh
-
-podman-images: podman podman-runtime
+podman-images: podman | deps-podman
 	./tests/podman/images.sh
 
-check-podman-smoke: netavark podman podman-runtime
+check-podman-smoke: netavark podman | deps-netavark deps-podman
 	./tests/podman/smoke.sh
 
 FORCE:
