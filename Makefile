@@ -30,7 +30,7 @@ SERIES_FILES := $(SERIES)/series $(wildcard $(SERIES)/*.patch)
 NETAVARK_BINS := netavark netavark-connection-tester netavark-dhcp-proxy-client
 
 .PHONY: all help deps deps-netavark netavark refresh-patches reset-netavark harness check \
-        check-series check-style check-harness check-upstream check-container-libs \
+        check-make check-series check-style check-harness check-upstream check-container-libs \
         check-podman bench demo \
         install clean distclean
 
@@ -60,7 +60,8 @@ help:
 # Every target whose recipe runs a tool has that tool's installer as an
 # ORDER-ONLY prerequisite (`| deps-podman`): it runs before the recipe, even
 # under make -j, but never makes a file target out of date.  Both are quick
-# and silent when everything is present.
+# and silent when everything is present.  tests/make/install-order.sh
+# (make check-make, the first step of make check) checks this for every target.
 deps: deps-netavark deps-podman
 
 deps-netavark:
@@ -119,7 +120,8 @@ harness: | deps-netavark
 # ---------------------------------------------------------------- tests
 # No installer here: each step installs what it uses (see deps above).
 check:
-	@echo "==> [1/6] the three series: git am, quilt, stable refresh, commit hygiene"
+	@echo "==> [1/6] the Makefile installs before it uses; the three series: git am, quilt, stable refresh, commit hygiene"
+	$(MAKE) --no-print-directory check-make
 	$(MAKE) --no-print-directory check-series
 	@echo "==> [2/6] rustfmt and clippy on the harness and the patched tree"
 	$(MAKE) --no-print-directory check-style
@@ -132,6 +134,10 @@ check:
 	@echo "==> [6/6] real podman: smoke, e2e, SENTRY/BOTTLE scene, podman's own e2e and bats, no-leak, man pages"
 	$(MAKE) --no-print-directory check-podman
 	@echo "==> make check: all green"
+
+# Needs only make and bash: it dry-runs every target (make -n -B).
+check-make:
+	./tests/make/install-order.sh
 
 check-series: $(TREE)/.as-gateway-stamp | deps-netavark deps-podman
 	./tests/series/check.sh netavark container-libs podman
