@@ -7,8 +7,10 @@ use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::{setns, unshare, CloneFlags};
 use std::fs::File;
 use std::future::Future;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Where named network namespaces live (shared with iproute2).
@@ -186,6 +188,55 @@ impl Netns {
                 .trim()
                 .to_string())
         })
+    }
+
+    /// Read `/proc/net/<file>` as this namespace sees it (`snmp`, `snmp6`,
+    /// `netstat`, `dev_snmp6/<ifname>`, ...). Read through
+    /// `/proc/thread-self`: `/proc/net` is `/proc/self/net`, the namespace
+    /// of the process's main thread, not of the thread that entered this
+    /// one.
+    pub fn read_proc_net(&self, file: &str) -> Result<String> {
+        let path = format!("/proc/thread-self/net/{file}");
+        self.run(move || std::fs::read_to_string(&path).with_context(|| format!("read {path}")))
+    }
+
+    /// A command that runs inside this namespace (setns between fork and
+    /// exec; the mount namespace stays the caller's, so `/sys` does not
+    /// follow, `/proc/sys` and `/proc/net` do).
+    pub fn command(&self, program: &str) -> Result<Command> {
+        let file = self.file()?;
+        let mut cmd = Command::new(program);
+        // SAFETY: setns is async-signal-safe; `file` moves into the closure
+        // and stays open until the command is dropped.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        Ok(cmd)
+    }
+
+    /// Run `args[0] args[1..]` inside this namespace; its stdout if it
+    /// exits 0, otherwise an error with its stderr.
+    pub fn output(&self, args: &[&str]) -> Result<String> {
+        let (program, rest) = args.split_first().context("no command")?;
+        let out = self
+            .command(program)?
+            .args(rest)
+            .output()
+            .with_context(|| format!("run {args:?} in {}", self.name))?;
+        if !out.status.success() {
+            bail!(
+                "{args:?} in {} failed ({}): {}",
+                self.name,
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 }
 
