@@ -4,21 +4,36 @@
 //! Every case runs twice: as a bottle with default capabilities (only what
 //! the kernel sends for ordinary sockets: ping, TCP, UDP) and as a bottle
 //! with raw sockets and CAP_NET_ADMIN (crafted ARP/NA/RA/DHCP frames over
-//! AF_PACKET, its own addresses, MACs, routes and neighbour entries). Sinks
-//! count packets with AF_PACKET captures: "blocked" means zero packets
-//! arrived. Every negative probe has a positive control: the same probe
-//! after the guard table is deleted (or on a network that opts out), which
-//! must arrive, so a probe that cannot fail does not pass for a guard.
-//! br_netfilter is loaded on these machines (case 9): every test prints it.
+//! AF_PACKET, its own addresses, MACs, routes and neighbour entries).
+//!
+//! Sinks look where the holes are: AF_PACKET captures in the other
+//! containers and on every host veth of the bridge (what the bridge
+//! delivers to each port), the host namespace's own stack counters
+//! (`nstat` names: IpInReceives, Icmp6InEchos, UdpInDatagrams, ...) and
+//! nft counters on its input hooks per device, the routes and addresses a
+//! router advertisement gives the host, every change of the bridge's
+//! forwarding database, and the traffic of the sentry and the victim going
+//! on while the attack runs. "Blocked" means zero at the sink.
+//!
+//! Every negative probe has a positive control: the same probe after
+//! `probe::strip_guards` removed every guard layer (nft tables of any
+//! family, port flags, static FDB entries, the deaf host side), or on a
+//! network that opts out, which must count more than zero, so a probe that
+//! cannot fail does not pass for a guard. br_netfilter is loaded on these
+//! machines (case 9): every test prints it.
 
 mod common;
 
 use as_gateway::frames::{self, Mac, Seen};
-use as_gateway::link::parse_mac;
+use as_gateway::link::{format_mac, parse_mac};
 use as_gateway::netns::Netns;
-use as_gateway::probe::{self, Capture};
+use as_gateway::probe::{
+    self, Capture, Direction, EchoCounts, EchoStream, FdbFindings, FdbSink, FrameSender,
+    HostCounters, HostInputCounters, Link,
+};
 use as_gateway::scenario::*;
 use common::*;
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -78,9 +93,119 @@ impl Enclave {
         }
     }
 
-    /// The positive control: the same network without its guard table.
-    fn remove_guards(&self) {
-        nft(&self.lab.host, &["delete", "table", "bridge", GUARD_TABLE]);
+    /// The host side of `c`'s veth: its port of the bridge.
+    fn port(&self, c: &Container) -> Link {
+        probe::host_port_of(&self.lab.host, ENCLAVE_BRIDGE, &c.ns, "eth0").unwrap()
+    }
+
+    /// The positive control: the same network with every guard layer
+    /// removed, whatever its shape. Prints what was removed.
+    fn strip_guards(&self) {
+        let done = probe::strip_guards(&self.lab.host, ENCLAVE_BRIDGE).expect("strip guards");
+        report(&format!(
+            "NO-LEAK control: strip_guards changed {} thing(s): {}",
+            done.len(),
+            done.join("; ")
+        ));
+    }
+
+    /// The host's sinks, armed for a run: its stack counters, the input
+    /// counters on the bridge and every port, what router advertisements
+    /// taught it (forgotten first, so each run starts from none).
+    fn host_sink(&self, input: &HostInputCounters) -> HostSink {
+        probe::forget_router_advertisements(&self.lab.host).unwrap();
+        HostSink {
+            counters: HostCounters::read(&self.lab.host).unwrap(),
+            input: input.read().unwrap(),
+        }
+    }
+
+    /// Install the host's input counters on the bridge and its ports (all
+    /// containers are set up by now).
+    fn host_input_counters(&self) -> HostInputCounters {
+        let mut devices = vec![ENCLAVE_BRIDGE.to_string()];
+        devices.extend(
+            probe::bridge_ports(&self.lab.host, ENCLAVE_BRIDGE)
+                .unwrap()
+                .into_iter()
+                .map(|p| p.name),
+        );
+        HostInputCounters::install(&self.lab.host, &devices).unwrap()
+    }
+}
+
+/// The host's sinks at the start of a run.
+struct HostSink {
+    counters: HostCounters,
+    input: BTreeMap<String, u64>,
+}
+
+/// What reached the host's stack during a run.
+#[derive(Debug, Default)]
+struct HostSeen {
+    /// in-counters of the host namespace that moved, by how much
+    moved: BTreeMap<String, i64>,
+    /// packets the host's input hooks took from the bridge or a port
+    input: BTreeMap<String, u64>,
+    /// routes and addresses router advertisements gave the host
+    ra_routes: Vec<String>,
+    slaac: Vec<String>,
+}
+
+impl HostSeen {
+    /// One number for the sink: every increment of an in-counter (octet
+    /// counters left out), every packet the input hooks took, every RA
+    /// route and SLAAC address.
+    fn total(&self) -> i64 {
+        self.moved
+            .iter()
+            .filter(|(n, _)| !n.contains("Octets"))
+            .map(|(_, v)| v.abs())
+            .sum::<i64>()
+            + self.input.values().sum::<u64>() as i64
+            + (self.ra_routes.len() + self.slaac.len()) as i64
+    }
+
+    fn counter(&self, name: &str) -> i64 {
+        self.moved.get(name).copied().unwrap_or(0)
+    }
+}
+
+impl HostSink {
+    fn finish(self, host: &Netns, input: &HostInputCounters) -> HostSeen {
+        // the stack's own work (replies, RA processing) settles first
+        std::thread::sleep(Duration::from_millis(300));
+        let now = HostCounters::read(host).unwrap();
+        let input_now = input.read().unwrap();
+        HostSeen {
+            moved: self.counters.in_moved(&now),
+            input: input_now
+                .into_iter()
+                .filter_map(|(k, v)| {
+                    let d = v - self.input.get(&k).copied().unwrap_or(0);
+                    (d > 0).then_some((k, d))
+                })
+                .collect(),
+            ra_routes: probe::ra_routes(host).unwrap(),
+            slaac: probe::slaac_addresses(host).unwrap(),
+        }
+    }
+}
+
+/// Report the host sink of one run.
+fn host_line(case: &str, variant: &str, guarded: &HostSeen, control: &HostSeen) {
+    measure(
+        case,
+        variant,
+        "host stack (in-counter increments + input hook packets + RA routes/addresses)",
+        guarded.total(),
+        control.total(),
+    );
+    for (what, seen) in [("guarded", guarded), ("control", control)] {
+        report(&format!(
+            "NO-LEAK {case} [{variant}] host {what}: in-counters moved {:?}; input hooks {:?}; RA routes {:?}; SLAAC {:?}",
+            seen.moved, seen.input, seen.ra_routes, seen.slaac
+        ));
     }
 }
 
@@ -92,12 +217,6 @@ fn report_br_netfilter(host: &Netns) {
         "NO-LEAK br_netfilter: bridge-nf-call-iptables in the host netns = {}",
         v.as_deref().unwrap_or("n/a (not loaded)")
     ));
-}
-
-fn nft(ns: &Netns, args: &[&str]) {
-    let mut a = vec!["nft"];
-    a.extend(args);
-    run_in(ns, &a);
 }
 
 /// Frames a sink captured that match `pred`.
@@ -113,6 +232,19 @@ fn count(cap: Capture, pred: impl Fn(&Seen) -> bool) -> usize {
 fn line(case: &str, variant: &str, sink: &str, guarded: usize, control: usize) {
     report(&format!(
         "NO-LEAK {case} [{variant}] sink {sink}: guarded {guarded} packet(s), control without guard {control}"
+    ));
+}
+
+/// A sink's count, guarded and in the control, in its own unit.
+fn measure(
+    case: &str,
+    variant: &str,
+    sink: &str,
+    guarded: impl std::fmt::Display,
+    control: impl std::fmt::Display,
+) {
+    report(&format!(
+        "NO-LEAK {case} [{variant}] sink {sink}: guarded {guarded}, control without guard {control}"
     ));
 }
 
@@ -181,7 +313,7 @@ fn gateway_claim_raw() {
     let (g1, gs) = run();
     let n4 = probe::neighbour(&b1.ns, IpAddr::V4(GW4)).unwrap().unwrap();
     let n6 = probe::neighbour(&b1.ns, IpAddr::V6(GW6)).unwrap().unwrap();
-    e.remove_guards();
+    e.strip_guards();
     let (c1, cs) = run();
     line("1 gateway claim", "raw", "bottle1", g1, c1);
     line("1 gateway claim", "raw", "sentry", gs, cs);
@@ -243,7 +375,7 @@ fn gateway_claim_net_admin() {
     };
     let guarded = run();
     let n4 = probe::neighbour(&b1.ns, IpAddr::V4(GW4)).unwrap();
-    e.remove_guards();
+    e.strip_guards();
     let control = run();
     line("1 gateway claim", "net_admin", "bottle1", guarded, control);
     assert_eq!(guarded, 0, "a kernel-made claim of the gateway got through");
@@ -352,7 +484,7 @@ fn spoofing_another_bottle() {
     };
     let na_both = both_probe(b0);
 
-    e.remove_guards();
+    e.strip_guards();
     let mut control = Vec::new();
     for (_, fs, pred) in &kinds {
         let cs = Capture::start(&e.sentry.ns, "eth0").unwrap();
@@ -461,7 +593,7 @@ fn rogue_ra_and_dhcp() {
     let g_raw = run(true);
     let g_def = run(false);
     let routes = probe::default_routes(&b1.ns).unwrap();
-    e.remove_guards();
+    e.strip_guards();
     let c_raw = run(true);
     let c_def = run(false);
     line("3 rogue RA+DHCP", "raw", "bottle1", g_raw.0, c_raw.0);
@@ -495,27 +627,28 @@ fn bridge_link_local(lab: &Lab) -> Ipv6Addr {
 
 /// Case 4 and 7: the host, by any address, from a bottle: its addresses,
 /// the bridge's link-local, its listener on 0.0.0.0, and 169.254.169.254,
-/// also with routes and neighbour entries the bottle adds itself. The sink
-/// counts the bottle's frames the host's stack received (a capture on the
-/// bridge device sees what the bridge delivers to the host).
+/// also with routes and neighbour entries the bottle adds itself. The
+/// sinks are the host's own stack (its in-counters and its input hooks on
+/// the bridge and every port), not a capture on the bridge device: frames
+/// a port passes up its own stack never show there.
 #[test]
 fn host_unreachable() {
     // no uplink: the sentry cannot route to the host, only a direct path
     // over the bridge could reach it
     let e = Enclave::new(EnclaveNet::container_mode().dual_stack(), false, 1);
     let b0 = &e.bottles[0];
-    let m0 = e.mac(b0);
     run_in(
         &e.lab.host,
         &["ip", "addr", "add", "169.254.169.254/32", "dev", "lo"],
     );
     let host_ll = bridge_link_local(&e.lab);
     let bridge_mac = link_mac(&e.lab.host, ENCLAVE_BRIDGE).unwrap();
-    let from_b0 = |s: &Seen| s.src_mac == m0;
     let targets = ["203.0.113.1", "169.254.169.254"];
+    let input = e.host_input_counters();
+    quiet_host(&e.lab);
 
     let default_probe = || {
-        let cap = Capture::start(&e.lab.host, ENCLAVE_BRIDGE).unwrap();
+        let sink = e.host_sink(&input);
         let mut ok = 0;
         let ll = format!("{host_ll}%eth0");
         for t in targets {
@@ -530,7 +663,7 @@ fn host_unreachable() {
             Duration::from_millis(500),
         )
         .unwrap();
-        (count(cap, from_b0), ok + tcp as usize)
+        (sink.finish(&e.lab.host, &input), ok + tcp as usize)
     };
     let net_admin_probe = || {
         for t in targets {
@@ -539,7 +672,7 @@ fn host_unreachable() {
                 &["ip", "route", "replace", &format!("{t}/32"), "dev", "eth0"],
             );
         }
-        let cap = Capture::start(&e.lab.host, ENCLAVE_BRIDGE).unwrap();
+        let sink = e.host_sink(&input);
         let mut ok = 0;
         for t in targets {
             ok += try_run_in(&b0.ns, &["ping", "-c", "1", "-W", "1", t]) as usize;
@@ -565,7 +698,7 @@ fn host_unreachable() {
             Duration::from_millis(500),
         )
         .unwrap();
-        (count(cap, from_b0), ok + tcp as usize)
+        (sink.finish(&e.lab.host, &input), ok + tcp as usize)
     };
     // the host needs a way back for the control's replies
     run_in(
@@ -586,40 +719,45 @@ fn host_unreachable() {
     );
     let g_def = default_probe();
     let g_adm = net_admin_probe();
-    e.remove_guards();
+    e.strip_guards();
     let c_adm = net_admin_probe();
     let _ = try_run_in(
         &b0.ns,
         &["ip", "route", "flush", "dev", "eth0", "scope", "link"],
     );
     let c_def = default_probe();
-    line("4 host", "default", "host", g_def.0, c_def.0);
-    line(
+    host_line("4 host", "default", &g_def.0, &c_def.0);
+    host_line(
         "4+7 host, own routes+neigh",
         "net_admin",
-        "host",
-        g_adm.0,
-        c_adm.0,
+        &g_adm.0,
+        &c_adm.0,
     );
     report(&format!(
         "NO-LEAK 4 host probes answered: default guarded {} control {}, net_admin guarded {} control {}",
         g_def.1, c_def.1, g_adm.1, c_adm.1
     ));
-    assert_eq!((g_def, g_adm), ((0, 0), (0, 0)), "the host was reached");
+    assert_eq!(
+        (g_def.0.total(), g_def.1, g_adm.0.total(), g_adm.1),
+        (0, 0, 0, 0),
+        "the host was reached"
+    );
     assert!(
-        c_def.0 > 0 && c_adm.0 > 0 && c_adm.1 > 0,
+        c_def.0.total() > 0 && c_adm.0.total() > 0 && c_adm.1 > 0,
         "control: the host is reached without the guard"
     );
 }
 
 /// Case 5: bottle to bottle is blocked by default, in both variants, and
-/// allowed with bottle_isolation=false (the control).
+/// allowed with client_isolation=false (bottle_isolation=false before the
+/// rename; the control).
 #[test]
 fn lateral_bottle_to_bottle() {
+    let option = isolation_option(&patched_lab());
     let run = |isolated: bool| {
         let mut net = EnclaveNet::container_mode().dual_stack();
         if !isolated {
-            net = net.with_option("bottle_isolation", "false");
+            net = net.with_option(option, "false");
         }
         let e = Enclave::new(net, false, 2);
         let (b0, b1) = (&e.bottles[0], &e.bottles[1]);
@@ -652,13 +790,13 @@ fn lateral_bottle_to_bottle() {
     line("5 lateral", "default", "bottle1", isolated.0, open.0);
     line("5 lateral", "raw", "bottle1", isolated.1, open.1);
     report(&format!(
-        "NO-LEAK 5 lateral pings answered: isolated {} bottle_isolation=false {}",
+        "NO-LEAK 5 lateral pings answered: isolated {} {option}=false {}",
         isolated.2, open.2
     ));
     assert_eq!(isolated, (0, 0, 0), "bottle reached another bottle");
     assert!(
         open.0 > 0 && open.1 > 0 && open.2 == 2,
-        "bottle_isolation=false: {open:?}"
+        "{option}=false: {open:?}"
     );
 }
 
@@ -697,7 +835,7 @@ fn ipv6_on_ipv4_only_network() {
         count(c1, v6) + count(cs, v6)
     };
     let (g_def, g_raw) = (run(false), run(true));
-    e.remove_guards();
+    e.strip_guards();
     let (c_def, c_raw) = (run(false), run(true));
     line(
         "6 IPv6 on IPv4-only",
@@ -828,14 +966,16 @@ fn sentry_loop(raw: bool, cycles: usize) {
 }
 
 /// nft size with 1 and 50 bottles: the base chains do not grow, each bottle
-/// adds one chain of the same size and three set/map elements.
+/// adds one chain of the same size (and the same number of set or map
+/// elements, if the guards use any). The guard table is the bridge-family
+/// one or the netdev-family one, whichever the binary makes.
 #[test]
 fn nft_size_with_1_and_50_bottles() {
     let e1 = Enclave::new(EnclaveNet::container_mode().dual_stack(), false, 1);
-    let s1 = guard_size(&e1.lab.host);
+    let s1 = guard_size(&e1.lab.host, &e1.port(&e1.bottles[0]));
     drop(e1);
     let e50 = Enclave::new(EnclaveNet::container_mode().dual_stack(), false, 50);
-    let s50 = guard_size(&e50.lab.host);
+    let s50 = guard_size(&e50.lab.host, &e50.port(&e50.bottles[0]));
     // the 50th bottle still reaches the sentry
     assert!(pings(&e50.bottles[49].ns, IpAddr::V4(GW4)));
     report(&format!("NO-LEAK nft size 1 bottle: {s1:?}"));
@@ -847,37 +987,71 @@ fn nft_size_with_1_and_50_bottles() {
         t[9].as_secs_f64() * 1e3,
         t[49].as_secs_f64() * 1e3
     ));
+    assert_eq!(s1.family, s50.family);
+    assert!(s1.bottle_chain_rules > 0, "bottle 0 has its own chain");
     assert_eq!(
         s1.base_rules, s50.base_rules,
         "base chains grew with the bottles"
     );
-    assert_eq!(s50.port_rules, s1.port_rules * 50, "per-bottle rules");
-    assert_eq!(s50.elements, 1 + 2 * 50, "set and map elements");
+    assert_eq!(
+        s50.port_rules - s1.port_rules,
+        49 * s1.bottle_chain_rules,
+        "per-bottle rules"
+    );
+    assert_eq!(
+        (s50.elements - s1.elements) % 49,
+        0,
+        "set and map elements per bottle"
+    );
 }
 
 #[derive(Debug, PartialEq)]
 struct GuardSize {
-    /// rules in the hooked chains, what every frame walks through
+    /// the family of the guard table: bridge or netdev
+    family: &'static str,
+    /// rules outside the per-port chains (what every frame walks through,
+    /// or the bridge device's chain)
     base_rules: usize,
     /// rules in the per-port chains, a frame walks only its port's
     port_rules: usize,
+    /// rules in the chain of one bottle's port
+    bottle_chain_rules: usize,
     elements: usize,
 }
 
-fn guard_size(host: &Netns) -> GuardSize {
-    let out = run_in(host, &["nft", "-j", "list", "table", "bridge", GUARD_TABLE]);
+/// The size of the guard table; `bottle` is one bottle's port, whose chain
+/// is `port_<name>` (bridge family) or `port_<ifindex>` (netdev family).
+fn guard_size(host: &Netns, bottle: &Link) -> GuardSize {
+    let (family, out) = ["netdev", "bridge"]
+        .into_iter()
+        .find_map(|f| {
+            host.output(&["nft", "-j", "list", "table", f, GUARD_TABLE])
+                .ok()
+                .map(|o| (f, o))
+        })
+        .expect("a guard table");
+    let bottle_chains = [
+        format!("port_{}", bottle.name),
+        format!("port_{}", bottle.index),
+    ];
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let mut size = GuardSize {
+        family,
         base_rules: 0,
         port_rules: 0,
+        bottle_chain_rules: 0,
         elements: 0,
     };
     for o in v["nftables"].as_array().unwrap() {
         if let Some(r) = o.get("rule") {
-            if r["chain"].as_str().unwrap().starts_with("port_") {
+            let chain = r["chain"].as_str().unwrap();
+            if chain.starts_with("port_") {
                 size.port_rules += 1;
             } else {
                 size.base_rules += 1;
+            }
+            if bottle_chains.iter().any(|c| c == chain) {
+                size.bottle_chain_rules += 1;
             }
         }
         for kind in ["set", "map"] {
@@ -887,4 +1061,317 @@ fn guard_size(host: &Netns) -> GuardSize {
         }
     }
     size
+}
+
+// ------------------------------------------- link-local group addresses
+
+/// What one run of S1's attack showed: a bottle sends LLDP frames with
+/// a forged source while a stream crosses the bridge.
+#[derive(Debug, Default)]
+struct HijackRun {
+    sent: usize,
+    fdb: FdbFindings,
+    stream: EchoCounts,
+    /// frames the attacker received that belong to the stream
+    intercepted: usize,
+}
+
+/// S1: `attacker` sends frames to the LLDP group `01:80:c2:00:00:0e`,
+/// EtherType 0x88cc, 46 octets of padding, Ethernet source `forged`,
+/// every 20 ms for 2 s, while `from` pings `to` every 20 ms. `stream`
+/// tells the stream's frames from others.
+fn lldp_hijack_run(
+    e: &Enclave,
+    attacker: &Container,
+    forged: Mac,
+    from: &Netns,
+    to: IpAddr,
+    stream: impl Fn(&Seen) -> bool,
+) -> HijackRun {
+    let host = &e.lab.host;
+    let port = e.port(attacker);
+    // what an earlier run left on the attacker's port goes; the stream's
+    // path is known again before the attack
+    probe::flush_learned(host, &port.name).unwrap();
+    assert!(
+        pings(from, to),
+        "{} reaches {to} before the attack",
+        from.name()
+    );
+    let fdb = FdbSink::start(host, ENCLAVE_BRIDGE, &port, &[format_mac(&e.mac(attacker))]).unwrap();
+    let cap = Capture::start_direction(&attacker.ns, "eth0", Direction::Ingress).unwrap();
+    let echo = EchoStream::start(from, to, Duration::from_millis(20)).unwrap();
+    let frame = frames::eth(frames::LLDP_GROUP, forged, frames::ETH_LLDP, &[0u8; 46]);
+    let sender = FrameSender::open(&attacker.ns, "eth0").unwrap();
+    let mut sent = 0;
+    let start = Instant::now();
+    let mut next = start;
+    while start.elapsed() < Duration::from_secs(2) {
+        sender.send(&frame).expect("send the LLDP frame");
+        sent += 1;
+        next += Duration::from_millis(20);
+        std::thread::sleep(next.saturating_duration_since(Instant::now()));
+    }
+    let stream_counts = echo.stop();
+    let intercepted = cap
+        .finish()
+        .frames
+        .iter()
+        .filter_map(|c| frames::parse(&c.data))
+        .filter(|s| stream(s))
+        .count();
+    HijackRun {
+        sent,
+        fdb: fdb.finish().unwrap(),
+        stream: stream_counts,
+        intercepted,
+    }
+}
+
+/// Report and judge a hijack: guarded every sink 0, control more than 0.
+fn judge_hijack(case: &str, victim: &str, g: &HijackRun, c: &HijackRun) {
+    let v = "raw";
+    report(&format!(
+        "NO-LEAK {case} [{v}] sent {} LLDP frame(s) per run",
+        g.sent
+    ));
+    measure(
+        case,
+        v,
+        &format!("fdb: {victim}'s MAC on the attacker's port"),
+        format!(
+            "{} move(s) ({} announcement(s)) {:?}",
+            g.fdb.moved.len(),
+            g.fdb.moved_events,
+            g.fdb.moved
+        ),
+        format!(
+            "{} move(s) ({} announcement(s))",
+            c.fdb.moved.len(),
+            c.fdb.moved_events
+        ),
+    );
+    measure(
+        case,
+        v,
+        "stream: echo replies lost",
+        format!("{} of {}", g.stream.lost(), g.stream.sent),
+        format!("{} of {}", c.stream.lost(), c.stream.sent),
+    );
+    line(
+        case,
+        v,
+        "attacker captured the stream's frames",
+        g.intercepted,
+        c.intercepted,
+    );
+    assert_eq!(
+        (g.fdb.moved.len(), g.stream.lost(), g.intercepted),
+        (0, 0, 0),
+        "{case}: the forged LLDP frames moved {victim}'s MAC (fdb moves, echo lost, frames intercepted)"
+    );
+    assert!(
+        !c.fdb.moved.is_empty() && c.stream.lost() > 0 && c.intercepted > 0,
+        "control: the same frames move {victim}'s MAC without the guards: {c:?}"
+    );
+}
+
+/// S1, first half: frames to the LLDP group address with bottle0's MAC as
+/// source, from bottle1. The bridge handles them before any bridge-family
+/// hook and learns their source: bottle0's MAC moves to bottle1's port,
+/// and the sentry's traffic to bottle0 goes to bottle1.
+#[test]
+fn link_local_group_frames_move_a_bottles_mac() {
+    let e = Enclave::new(EnclaveNet::container_mode().dual_stack(), false, 2);
+    let (victim, attacker) = (&e.bottles[0], &e.bottles[1]);
+    let vmac = e.mac(victim);
+    let vip: Vec<IpAddr> = e.net.bottle_ips(0);
+    let to_victim = |s: &Seen| s.addressed_to(vmac, &vip);
+    let run = || {
+        lldp_hijack_run(
+            &e,
+            attacker,
+            vmac,
+            &e.sentry.ns,
+            IpAddr::V4(e.ip4(0)),
+            to_victim,
+        )
+    };
+    let g = run();
+    e.strip_guards();
+    let c = run();
+    judge_hijack(
+        "S1 link-local group, bottle0's MAC forged",
+        "bottle0",
+        &g,
+        &c,
+    );
+}
+
+/// S1, second half: the same with the sentry's MAC as source. The
+/// gateway's MAC moves to bottle1's port; bottle0's traffic to the
+/// gateway goes there.
+#[test]
+fn link_local_group_frames_move_the_gateways_mac() {
+    let e = Enclave::new(EnclaveNet::container_mode().dual_stack(), false, 2);
+    let (victim, attacker) = (&e.bottles[0], &e.bottles[1]);
+    let smac = e.mac(&e.sentry);
+    let gws = e.net.gateways();
+    let to_gateway = |s: &Seen| s.addressed_to(smac, &gws);
+    let run = || lldp_hijack_run(&e, attacker, smac, &victim.ns, IpAddr::V4(GW4), to_gateway);
+    let g = run();
+    e.strip_guards();
+    let c = run();
+    judge_hijack(
+        "S1 link-local group, the gateway's MAC forged",
+        "the sentry",
+        &g,
+        &c,
+    );
+}
+
+/// S1, the host: frames to the LLDP group address go up the host veth's
+/// own stack. An ICMPv6 echo request to the host veth's link-local, a
+/// router advertisement, UDP to the host's IPv4 address and to the host
+/// veth's link-local, 5 of each; the sinks are the host namespace's own
+/// counters (each kind's own counter named), its input hooks, and the
+/// routes and addresses a router advertisement gives it.
+#[test]
+fn link_local_group_frames_reach_the_host_stack() {
+    let e = Enclave::new(EnclaveNet::container_mode().dual_stack(), false, 2);
+    let attacker = &e.bottles[1];
+    let m = e.mac(attacker);
+    let own_ll = frames::link_local(m);
+    let port = e.port(attacker);
+    // the address the host veth has (or would have, with IPv6 on)
+    let port_ll = frames::link_local(parse_mac(port.mac.as_deref().unwrap()).unwrap());
+    let rogue_router: Ipv6Addr = "fe80::bad".parse().unwrap();
+    let all_nodes: Ipv6Addr = "ff02::1".parse().unwrap();
+    let lldp = frames::LLDP_GROUP;
+    let kinds: Vec<(&str, &str, Vec<u8>)> = vec![
+        (
+            "ICMPv6 echo to the host veth's link-local",
+            "Icmp6InEchos",
+            frames::eth(
+                lldp,
+                m,
+                frames::ETH_IPV6,
+                &frames::icmp6(own_ll, port_ll, &frames::icmp6_echo(0x5353, 1)),
+            ),
+        ),
+        (
+            "router advertisement to all nodes",
+            "Icmp6InRouterAdvertisements",
+            frames::eth(
+                lldp,
+                m,
+                frames::ETH_IPV6,
+                &frames::icmp6(
+                    rogue_router,
+                    all_nodes,
+                    &frames::ra_high(m, "fd66:bad::".parse().unwrap()),
+                ),
+            ),
+        ),
+        (
+            "UDP to the host's IPv4 address",
+            "IpInReceives",
+            frames::eth(
+                lldp,
+                m,
+                frames::ETH_IPV4,
+                &frames::udp4(e.ip4(1), HOST_OUTSIDE_IP, 40000, 9, b"as-gateway-noleak"),
+            ),
+        ),
+        (
+            "UDP to the host veth's link-local",
+            "Udp6NoPorts",
+            frames::eth(
+                lldp,
+                m,
+                frames::ETH_IPV6,
+                &frames::ipv6_packet(
+                    own_ll,
+                    port_ll,
+                    64,
+                    &[],
+                    frames::IPPROTO_UDP,
+                    &frames::udp_segment(
+                        IpAddr::V6(own_ll),
+                        IpAddr::V6(port_ll),
+                        40000,
+                        9,
+                        b"as-gateway-noleak",
+                    ),
+                ),
+            ),
+        ),
+    ];
+    let input = e.host_input_counters();
+    quiet_host(&e.lab);
+    report(&format!(
+        "NO-LEAK S1 host: rp_filter all={} {}={}; IPv6 forwarding all={} {}={}; accept_ra {}={}",
+        e.lab.host.sysctl("net/ipv4/conf/all/rp_filter").unwrap(),
+        port.name,
+        e.lab
+            .host
+            .sysctl(&format!("net/ipv4/conf/{}/rp_filter", port.name))
+            .unwrap(),
+        e.lab.host.sysctl("net/ipv6/conf/all/forwarding").unwrap(),
+        port.name,
+        e.lab
+            .host
+            .sysctl(&format!("net/ipv6/conf/{}/forwarding", port.name))
+            .unwrap_or_default(),
+        port.name,
+        e.lab
+            .host
+            .sysctl(&format!("net/ipv6/conf/{}/accept_ra", port.name))
+            .unwrap_or_default(),
+    ));
+    let sender = FrameSender::open(&attacker.ns, "eth0").unwrap();
+    let run = |frame: &[u8]| {
+        let sink = e.host_sink(&input);
+        for _ in 0..5 {
+            sender.send(frame).expect("send");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        sink.finish(&e.lab.host, &input)
+    };
+    let guarded: Vec<HostSeen> = kinds.iter().map(|(_, _, f)| run(f)).collect();
+    e.strip_guards();
+    let control: Vec<HostSeen> = kinds.iter().map(|(_, _, f)| run(f)).collect();
+    let mut failed = Vec::new();
+    for (((what, counter, _), g), c) in kinds.iter().zip(&guarded).zip(&control) {
+        let case = format!("S1 link-local group to the host: {what}");
+        measure(
+            &case,
+            "raw",
+            &format!("host {counter}"),
+            format!("+{} of 5", g.counter(counter)),
+            format!("+{} of 5", c.counter(counter)),
+        );
+        host_line(&case, "raw", g, c);
+        if g.total() != 0 {
+            failed.push(format!(
+                "guarded: {what} reached the host ({counter} +{})",
+                g.counter(counter)
+            ));
+        }
+        if c.counter(counter) <= 0 {
+            failed.push(format!("control: {what} did not move {counter}"));
+        }
+    }
+    let ra = &control[1];
+    measure(
+        "S1 link-local group to the host: router advertisement",
+        "raw",
+        "host RA routes + SLAAC addresses",
+        guarded[1].ra_routes.len() + guarded[1].slaac.len(),
+        ra.ra_routes.len() + ra.slaac.len(),
+    );
+    if ra.ra_routes.is_empty() {
+        failed.push("control: the rogue router advertisement gave the host no route".into());
+    }
+    assert!(failed.is_empty(), "{failed:#?}");
 }

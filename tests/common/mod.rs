@@ -94,3 +94,52 @@ pub fn assert_sentry_alone_holds_gateway(lab: &Lab, sentry: &Container, when: &s
         "{when}: the sentry holds the gateway"
     );
 }
+
+/// The network option that lets bottles talk to each other:
+/// `client_isolation` since the guards moved to netdev ingress,
+/// `bottle_isolation` before. The binary says which: `netavark create`
+/// refuses an option it does not know.
+pub fn isolation_option(lab: &Lab) -> &'static str {
+    let cfg = serde_json::json!({
+        "network": {
+            "name": "enclave", "id": as_gateway::scenario::ENCLAVE_ID, "driver": "bridge",
+            "dns_enabled": false, "internal": false, "ipv6_enabled": false,
+            "options": {"gateway_mode": "container", "client_isolation": "false"}
+        },
+        "used": {"interfaces": [], "names": {}, "subnets": []},
+        "options": {
+            "subnet_pools": [{"base": "10.89.0.0/16", "size": 24}],
+            "default_interface_name": "podman",
+            "check_used_subnets": false
+        }
+    });
+    let out = lab
+        .netavark
+        .run(&["create"], &cfg.to_string())
+        .expect("netavark create");
+    if out.success() {
+        "client_isolation"
+    } else {
+        "bottle_isolation"
+    }
+}
+
+/// Quiet the host's stack for the host sinks: the outside namespace stops
+/// talking IPv6 to it (router solicitations, MLD reports), then wait until
+/// no in-counter of the host moves for a second. Reports what still moved
+/// if it never got quiet.
+pub fn quiet_host(lab: &Lab) {
+    for dev in ["all", "default", "eth0"] {
+        lab.outside
+            .set_sysctl(&format!("net/ipv6/conf/{dev}/disable_ipv6"), "1")
+            .expect("IPv6 off in the outside namespace");
+    }
+    let still =
+        probe::wait_for_quiet_stack(&lab.host, Duration::from_secs(1), Duration::from_secs(15))
+            .expect("host counters");
+    if !still.is_empty() {
+        report(&format!(
+            "NO-LEAK host stack never got quiet, still moving: {still:?}"
+        ));
+    }
+}
