@@ -229,8 +229,9 @@ pub struct Container {
     pub ns: Netns,
     pub config: NetworkOptions,
     pub status: Option<Statuses>,
-    /// A router (a sentry): after each setup it turns forwarding on for the
-    /// interfaces where it is the gateway, which netavark leaves off.
+    /// A router (a sentry): after each setup it turns forwarding on again
+    /// when it is the gateway of a network, which netavark turns off in its
+    /// namespace.
     pub routes: bool,
 }
 
@@ -267,15 +268,15 @@ impl Container {
             .collect()
     }
 
-    /// Turn forwarding on (IPv4 and IPv6) on the interfaces where the
-    /// container is the gateway: what a real sentry does once its policy
-    /// is loaded.
+    /// Turn forwarding on (IPv4 and IPv6) the way a real sentry does once
+    /// its policy is loaded, when it is the gateway of a network: netavark
+    /// leaves its namespace with `ip_forward=0` and IPv6
+    /// `conf/all/forwarding=0`, and the usual idiom turns both on again for
+    /// every interface.
     pub fn start_forwarding_as_gateway(&self) -> Result<()> {
-        for ifname in self.gateway_interfaces() {
-            self.ns
-                .set_sysctl(&format!("net/ipv4/conf/{ifname}/forwarding"), "1")?;
-            self.ns
-                .set_sysctl(&format!("net/ipv6/conf/{ifname}/forwarding"), "1")?;
+        if !self.gateway_interfaces().is_empty() {
+            self.ns.set_sysctl("net/ipv4/ip_forward", "1")?;
+            self.ns.set_sysctl("net/ipv6/conf/all/forwarding", "1")?;
         }
         Ok(())
     }
@@ -402,8 +403,11 @@ impl Lab {
         })
     }
 
-    /// A sentry namespace that forwards IPv4 and IPv6: on its other
-    /// interfaces from the start, on its gateway interfaces once set up.
+    /// A sentry namespace that forwards IPv4 and IPv6 from the start, like
+    /// a namespace that copied `ip_forward=1` from a host running routed
+    /// container networks. netavark turns that off when it makes the sentry
+    /// a gateway; [`Lab::setup`] turns it on again afterwards, the way a
+    /// sentry does once its policy is loaded.
     pub fn sentry(&mut self, config: NetworkOptions) -> Result<Container> {
         let mut c = self.container(config)?;
         c.ns.set_sysctl("net/ipv4/ip_forward", "1")?;
