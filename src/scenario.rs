@@ -58,10 +58,7 @@ pub struct EnclaveNet {
     pub dual_stack: bool,
     pub internal: bool,
     pub dns_enabled: bool,
-    /// network `routes`: 0.0.0.0/0 (and ::/0) via the gateway, for bottles
-    /// on an internal network that get no default route otherwise
-    pub default_via_gateway: bool,
-    /// more network options, e.g. `bottle_isolation`
+    /// more network options, e.g. `client_isolation`
     pub extra_options: Vec<(String, String)>,
 }
 
@@ -73,24 +70,12 @@ impl EnclaveNet {
             dual_stack: false,
             internal: false,
             dns_enabled: false,
-            default_via_gateway: false,
             extra_options: Vec::new(),
         }
     }
 
-    /// The drop-in recipe without `gateway_mode`: an `internal` network (the
-    /// host neither forwards nor NATs the subnet), DNS disabled, whose
-    /// `routes` send the bottles' traffic to the gateway. A bottle creates
-    /// the bridge holding the gateway, then the sentry takes it over.
-    pub fn drop_in() -> EnclaveNet {
-        EnclaveNet {
-            internal: true,
-            default_via_gateway: true,
-            ..EnclaveNet::plain()
-        }
-    }
-
-    /// `gateway_mode=container`.
+    /// `gateway_mode=container`: the only network on which a container may
+    /// be the gateway (`as_gateway=true`).
     pub fn container_mode() -> EnclaveNet {
         EnclaveNet {
             mode: GatewayMode::Container,
@@ -175,20 +160,6 @@ impl EnclaveNet {
             name: ENCLAVE.into(),
             network_interface: Some(ENCLAVE_BRIDGE.into()),
             options: (!options.is_empty()).then_some(options),
-            routes: self.default_via_gateway.then(|| {
-                self.gateways()
-                    .into_iter()
-                    .map(|gw| Route {
-                        destination: if gw.is_ipv4() {
-                            "0.0.0.0/0".parse().unwrap()
-                        } else {
-                            "::/0".parse().unwrap()
-                        },
-                        gateway: Some(gw),
-                        metric: None,
-                    })
-                    .collect()
-            }),
             subnets: Some(
                 self.subnets()
                     .into_iter()
@@ -553,11 +524,16 @@ pub fn baseline_configs(mac: &str) -> (NetworkOptions, NetworkOptions) {
     sentry
         .network_info
         .insert(ENCLAVE.into(), baseline_network(false));
-    let mut bottle = bottle_config(&EnclaveNet::plain().internal(), 0);
+    (sentry, baseline_bottle_config(0))
+}
+
+/// Baseline bottle number `i` (.3, .4, ..., route via the sentry's .2).
+pub fn baseline_bottle_config(i: u8) -> NetworkOptions {
+    let mut bottle = bottle_config(&EnclaveNet::plain().internal(), i);
     bottle
         .network_info
         .insert(ENCLAVE.into(), baseline_network(true));
-    (sentry, bottle)
+    bottle
 }
 
 /// What a sentry restart with a new MAC looked like from a bottle.

@@ -1,6 +1,8 @@
-//! SENTRY/BOTTLE scenarios against the patched netavark: who holds the
-//! gateway, routes, neighbour entries, DNS in the status block, traffic
-//! through the sentry. Every assertion reads the kernel or the wire.
+//! SENTRY/BOTTLE scenarios against the patched netavark on
+//! `gateway_mode=container` networks (the only kind a container may be the
+//! gateway of): who holds the gateway, routes, neighbour entries, DNS in the
+//! status block, traffic through the sentry and none past it. Every
+//! assertion reads the kernel or the wire.
 
 mod common;
 
@@ -14,67 +16,168 @@ use std::time::Duration;
 const GW4: IpAddr = IpAddr::V4(ENCLAVE_GW4);
 const GW6: IpAddr = IpAddr::V6(ENCLAVE_GW6);
 
-/// Bottle first on an internal plain network (DNS disabled: the bridge
-/// holds .1), then the sentry drops in: the bridge loses .1, the sentry holds it, the
-/// bottle's neighbour entry switches to the sentry's MAC at once, and the
-/// address is not given back to the bridge when the sentry leaves.
-#[test]
-fn drop_in_bottle_first_then_sentry() {
-    let mut lab = patched_lab();
-    let net = EnclaveNet::drop_in();
-    let mut bottle = lab.container(bottle_config(&net, 0)).unwrap();
-    lab.setup(&mut bottle).unwrap();
-    assert_eq!(
-        lab.bridge_addresses().unwrap(),
-        vec![GW4],
-        "stock behaviour first: the bridge holds the gateway"
-    );
-    assert!(
-        pings(&bottle.ns, GW4),
-        "bottle reaches the bridge's gateway"
-    );
-    let before = probe::neighbour(&bottle.ns, GW4)
+/// The echo requests `ns` took in so far: (ICMP, ICMPv6), from the
+/// namespace's own SNMP counters, whoever sent them.
+fn echo_requests_in(ns: &as_gateway::netns::Netns) -> (u64, u64) {
+    let snmp = ns.read_proc_net("snmp").unwrap();
+    let mut icmp = snmp.lines().filter(|l| l.starts_with("Icmp:"));
+    let (names, values) = (icmp.next().unwrap(), icmp.next().unwrap());
+    let v4 = names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(n, _)| *n == "InEchos")
+        .map(|(_, v)| v.parse().unwrap())
+        .unwrap();
+    let v6 = ns
+        .read_proc_net("snmp6")
         .unwrap()
-        .expect("neighbour .1");
+        .lines()
+        .find_map(|l| l.strip_prefix("Icmp6InEchos"))
+        .map(|v| v.trim().parse().unwrap())
+        .unwrap_or(0);
+    (v4, v6)
+}
+
+/// Echo requests each probe in this file sends.
+const ECHOES: u64 = 5;
+
+/// How many of `ECHOES` echo requests from `from` to `dst` the namespace
+/// `sink` takes in (answered or not, whoever routes them).
+fn echoes_arriving(from: &Container, dst: IpAddr, sink: &as_gateway::netns::Netns) -> u64 {
+    let before = echo_requests_in(sink);
+    let mut pinger = probe::Pinger::new(&from.ns, dst).unwrap();
+    for _ in 0..ECHOES {
+        pinger.echo(Duration::from_millis(100)).unwrap();
+    }
+    let after = echo_requests_in(sink);
+    if dst.is_ipv4() {
+        after.0 - before.0
+    } else {
+        after.1 - before.1
+    }
+}
+
+/// Routes via the bottle's own default gateway but with the bridge's MAC as
+/// next hop: what a bottle does to try the host as its router.
+fn route_outside_via_bridge_mac(lab: &Lab, bottle: &Container) {
     let bridge_mac = link_mac(&lab.host, ENCLAVE_BRIDGE).unwrap();
-    assert_eq!(before.mac.as_deref(), Some(bridge_mac.as_str()));
-
-    let mut sentry = lab.sentry(sentry_config(&net, SENTRY_MAC, true)).unwrap();
-    lab.setup(&mut sentry).expect("sentry setup");
-
-    assert_sentry_alone_holds_gateway(&lab, &sentry, "after the sentry dropped in");
-    // no traffic from the bottle in between: the switch comes from the
-    // sentry's announcement, not from the bottle re-resolving
-    let after = probe::neighbour(&bottle.ns, GW4)
-        .unwrap()
-        .expect("neighbour .1");
-    eprintln!("bottle neighbour for {GW4}: before [{before}], after [{after}]");
-    assert_eq!(
-        after.mac.as_deref(),
-        Some(SENTRY_MAC),
-        "bottle's neighbour entry for the gateway did not switch to the sentry's MAC"
+    run_in(
+        &bottle.ns,
+        &[
+            "ip",
+            "neigh",
+            "replace",
+            "10.89.0.254",
+            "lladdr",
+            &bridge_mac,
+            "dev",
+            "eth0",
+            "nud",
+            "permanent",
+        ],
     );
-    assert!(
-        pings(&bottle.ns, GW4),
-        "bottle pings the sentry's gateway address"
-    );
-    let n = probe::neighbour(&bottle.ns, GW4).unwrap().unwrap();
-    assert_eq!(n.mac.as_deref(), Some(SENTRY_MAC), "answered by the sentry");
-
-    lab.teardown(&mut sentry).unwrap();
-    assert!(
-        lab.bridge_addresses().unwrap().is_empty(),
-        "the gateway went back to the bridge when the sentry left"
+    run_in(
+        &bottle.ns,
+        &[
+            "ip",
+            "route",
+            "replace",
+            "203.0.113.0/24",
+            "via",
+            "10.89.0.254",
+        ],
     );
 }
 
-/// Drop-in on an internal plain network, then traffic to the outside
-/// through the sentry (sentry has an uplink; the host routes the enclave
-/// via it). The host neither forwards nor NATs the enclave subnet, so this
-/// holds with br_netfilter on (`bridge-nf-call-iptables=1`, left as it is):
-/// no masquerade rule sees the bridged bottle->sentry frames.
+/// A bottle that sends its traffic for the outside to the bridge's MAC (the
+/// host as its router) gets nothing out: the outside namespace counts 0 of
+/// its echo requests, with the guards and also after `nft flush ruleset`
+/// (the bridge's `forwarding=0` and `rp_filter=1` hold). Positive controls:
+/// the same sink counts the bottle's echo requests through the sentry, and
+/// through the host once the bridge forwards and has no reverse path
+/// filter, as on a network the host routes.
 #[test]
-fn drop_in_bottle_reaches_outside_via_sentry() {
+fn bottle_cannot_bypass_sentry_through_the_host() {
+    let mut lab = patched_lab();
+    let net = EnclaveNet::container_mode();
+    let mut sentry = lab.sentry(sentry_config(&net, SENTRY_MAC, true)).unwrap();
+    lab.setup(&mut sentry).expect("sentry setup");
+    lab.route_enclave_via_sentry(&net).unwrap();
+    let mut bottle = lab.container(bottle_config(&net, 0)).unwrap();
+    lab.setup(&mut bottle).expect("bottle setup");
+    let outside = IpAddr::V4(OUTSIDE_IP);
+    let via_sentry = echoes_arriving(&bottle, outside, &lab.outside);
+    report(&format!(
+        "  bypass: {via_sentry} of {ECHOES} echo requests reached the outside through the sentry"
+    ));
+    assert!(
+        via_sentry > 0,
+        "positive control: the bottle reaches the outside via the sentry"
+    );
+
+    route_outside_via_bridge_mac(&lab, &bottle);
+    let guarded = echoes_arriving(&bottle, outside, &lab.outside);
+    run_in(&lab.host, &["nft", "flush", "ruleset"]);
+    let flushed = echoes_arriving(&bottle, outside, &lab.outside);
+    // what a network the host routes has on its bridge
+    for key in [
+        "net/ipv4/conf/all/rp_filter",
+        "net/ipv4/conf/enclave0/rp_filter",
+    ] {
+        lab.host.set_sysctl(key, "0").unwrap();
+    }
+    lab.host
+        .set_sysctl("net/ipv4/conf/enclave0/forwarding", "1")
+        .unwrap();
+    let routed = echoes_arriving(&bottle, outside, &lab.outside);
+    report(&format!(
+        "  bypass via the bridge's MAC, echo requests that reached the outside of {ECHOES}: {guarded} with the guards, {flushed} after nft flush ruleset, {routed} once the bridge forwards (control)"
+    ));
+    assert_eq!(
+        guarded, 0,
+        "the bottle reached the outside through the host, past the sentry"
+    );
+    assert_eq!(
+        flushed, 0,
+        "after nft flush ruleset the bottle reached the outside through the host"
+    );
+    assert!(
+        routed > 0,
+        "positive control: through a bridge that forwards, the sink counts the bottle's echo requests"
+    );
+}
+
+/// The host's nft tables other than the network's guard table
+/// (`netavark_guard_enclave0`) with an object that mentions the enclave
+/// subnet.
+fn host_firewall_tables_for_enclave(lab: &Lab) -> Vec<String> {
+    let ruleset: serde_json::Value =
+        serde_json::from_str(&probe::nft_ruleset(&lab.host).unwrap()).unwrap();
+    let mut tables: Vec<String> = ruleset["nftables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|item| item.as_object()?.values().next())
+        .filter(|object| object.to_string().contains("10.89.0."))
+        .filter_map(|object| {
+            let table = object["table"].as_str().or(object["name"].as_str())?;
+            let family = object["family"].as_str().unwrap_or_default();
+            (!table.starts_with("netavark_guard_")).then(|| format!("{family} {table}"))
+        })
+        .collect();
+    tables.dedup();
+    tables
+}
+
+/// Sentry first on gateway_mode=container, then the bottle: the bridge
+/// never holds the gateway, the bottle's status block names the gateway
+/// as DNS server, the bottle routes via the sentry and reaches the outside.
+/// The host neither forwards nor NATs the enclave subnet (no firewall rule
+/// for it), so this holds with br_netfilter on (`bridge-nf-call-iptables=1`,
+/// left as it is): no masquerade rule sees the bridged bottle->sentry
+/// frames.
+#[test]
+fn sentry_first_then_bottle_container_mode() {
     let mut lab = patched_lab();
     let brnf_before = lab.host.sysctl("net/bridge/bridge-nf-call-iptables").ok();
     report(&format!(
@@ -83,98 +186,6 @@ fn drop_in_bottle_reaches_outside_via_sentry() {
             .as_deref()
             .unwrap_or("n/a (br_netfilter not loaded)")
     ));
-    let net = EnclaveNet::drop_in();
-    let mut bottle = lab.container(bottle_config(&net, 0)).unwrap();
-    lab.setup(&mut bottle).unwrap();
-    let mut sentry = lab.sentry(sentry_config(&net, SENTRY_MAC, true)).unwrap();
-    lab.setup(&mut sentry).expect("sentry setup");
-    lab.route_enclave_via_sentry(&net).unwrap();
-    assert_eq!(
-        default_gateways(&bottle.ns),
-        vec![GW4],
-        "bottle: default via the gateway, from the network's routes"
-    );
-    let nft = probe::nft_ruleset(&lab.host).unwrap();
-    assert!(
-        !nft.contains("10.89.0.0/24"),
-        "the host has firewall rules for the internal enclave subnet:\n{nft}"
-    );
-    assert!(pings(&bottle.ns, GW4), "bottle pings the sentry");
-    assert!(
-        lab.reaches_outside_via_sentry(&bottle.ns).unwrap(),
-        "bottle does not reach the outside through the sentry (see the probe lines above)"
-    );
-    assert_eq!(
-        lab.host.sysctl("net/bridge/bridge-nf-call-iptables").ok(),
-        brnf_before,
-        "bridge-nf-call-iptables was changed"
-    );
-}
-
-/// Drop-in on an internal network: a bottle that routes to the outside via
-/// the bridge's MAC instead of the sentry reaches nothing, the host does
-/// not forward for the enclave (bridge `forwarding=0`). Positive control:
-/// via the sentry it does.
-#[test]
-fn drop_in_bottle_cannot_bypass_sentry() {
-    let mut lab = patched_lab();
-    let net = EnclaveNet::drop_in();
-    let mut bottle = lab.container(bottle_config(&net, 0)).unwrap();
-    lab.setup(&mut bottle).unwrap();
-    let mut sentry = lab.sentry(sentry_config(&net, SENTRY_MAC, true)).unwrap();
-    lab.setup(&mut sentry).expect("sentry setup");
-    lab.route_enclave_via_sentry(&net).unwrap();
-    assert!(
-        lab.reaches_outside_via_sentry(&bottle.ns).unwrap(),
-        "positive control: the bottle reaches the outside via the sentry"
-    );
-
-    // a next hop that resolves to the bridge: frames go to the host
-    let bridge_mac = link_mac(&lab.host, ENCLAVE_BRIDGE).unwrap();
-    let ip = |args: &[&str]| {
-        let mut a = vec!["ip"];
-        a.extend(args);
-        run_in(&bottle.ns, &a);
-    };
-    ip(&[
-        "neigh",
-        "replace",
-        "10.89.0.254",
-        "lladdr",
-        &bridge_mac,
-        "dev",
-        "eth0",
-        "nud",
-        "permanent",
-    ]);
-    ip(&["route", "replace", "203.0.113.0/24", "via", "10.89.0.254"]);
-    // netavark's rp_filter=2 on the bridge already drops these frames while
-    // the bridge has no address; turn it off so that the test shows the host
-    // does not forward for the internal network (with forwarding=1 on the
-    // bridge the bottle would get through)
-    lab.host
-        .set_sysctl("net/ipv4/conf/enclave0/rp_filter", "0")
-        .unwrap();
-    assert_eq!(
-        lab.host
-            .sysctl("net/ipv4/conf/enclave0/forwarding")
-            .unwrap()
-            .trim(),
-        "0",
-        "the host forwards on the internal enclave bridge"
-    );
-    assert!(
-        !lab.reaches_outside(&bottle.ns).unwrap(),
-        "the bottle reached the outside through the host, past the sentry"
-    );
-}
-
-/// Sentry first on gateway_mode=container, then the bottle: the bridge
-/// never holds the gateway, the bottle's status block names the gateway
-/// as DNS server, the bottle routes via the sentry and reaches the outside.
-#[test]
-fn sentry_first_then_bottle_container_mode() {
-    let mut lab = patched_lab();
     let net = EnclaveNet::container_mode();
     let mut sentry = lab.sentry(sentry_config(&net, SENTRY_MAC, true)).unwrap();
     let sst = lab.setup(&mut sentry).expect("sentry setup");
@@ -220,9 +231,20 @@ fn sentry_first_then_bottle_container_mode() {
         Some(SENTRY_MAC),
         "gateway resolves to the sentry"
     );
+    let tables = host_firewall_tables_for_enclave(&lab);
+    assert!(
+        tables.is_empty(),
+        "the host has firewall rules for the enclave subnet in {tables:?}:\n{}",
+        probe::nft_ruleset(&lab.host).unwrap()
+    );
     assert!(
         lab.reaches_outside_via_sentry(&bottle.ns).unwrap(),
         "bottle reaches the outside via the sentry"
+    );
+    assert_eq!(
+        lab.host.sysctl("net/bridge/bridge-nf-call-iptables").ok(),
+        brnf_before,
+        "bridge-nf-call-iptables was changed"
     );
 }
 

@@ -18,8 +18,9 @@ use std::net::{IpAddr, Ipv4Addr};
 const GW4: IpAddr = IpAddr::V4(ENCLAVE_GW4);
 
 /// Run a setup that must be rejected with an error containing every one of
-/// `expect` (case-insensitive), and must change nothing.
-fn assert_rejected(lab: &mut Lab, cfg: NetworkOptions, expect: &[&str]) {
+/// `expect` (case-insensitive), and must change nothing. Returns netavark's
+/// error message.
+fn assert_rejected(lab: &mut Lab, cfg: NetworkOptions, expect: &[&str]) -> String {
     let c = lab.container(cfg).unwrap();
     let host_before = HostSnapshot::take(&lab.host, &lab.config_dir).unwrap();
     let links_before = probe::links(&c.ns).unwrap();
@@ -50,6 +51,7 @@ fn assert_rejected(lab: &mut Lab, cfg: NetworkOptions, expect: &[&str]) {
         links_before, links_after,
         "the failed setup left links in the container namespace"
     );
+    msg
 }
 
 fn opts(pairs: &[(&str, &str)]) -> Option<BTreeMap<String, String>> {
@@ -97,7 +99,7 @@ fn as_gateway_on_ipvlan() {
 #[test]
 fn as_gateway_on_unmanaged_bridge() {
     let mut lab = patched_lab();
-    let mut cfg = sentry(&EnclaveNet::drop_in());
+    let mut cfg = sentry(&EnclaveNet::container_mode());
     cfg.network_info.get_mut(ENCLAVE).unwrap().options = opts(&[("mode", "unmanaged")]);
     assert_rejected(&mut lab, cfg, &["as_gateway", "unmanaged"]);
 }
@@ -115,7 +117,7 @@ fn gateway_mode_container_on_unmanaged_bridge() {
 /// IPs) must be rejected, naming the option and the driver.
 fn assert_as_gateway_rejected_with_ipam(ipam: &str) {
     let mut lab = patched_lab();
-    let mut cfg = sentry(&EnclaveNet::drop_in());
+    let mut cfg = sentry(&EnclaveNet::container_mode());
     cfg.networks.get_mut(ENCLAVE).unwrap().static_ips = None;
     let n = cfg.network_info.get_mut(ENCLAVE).unwrap();
     n.ipam_options = opts(&[("driver", ipam)]);
@@ -136,7 +138,7 @@ fn as_gateway_with_none_ipam() {
 #[test]
 fn as_gateway_subnet_without_gateway() {
     let mut lab = patched_lab();
-    let mut cfg = sentry(&EnclaveNet::drop_in());
+    let mut cfg = sentry(&EnclaveNet::container_mode());
     cfg.network_info.get_mut(ENCLAVE).unwrap().subnets = Some(vec![Subnet {
         gateway: None,
         subnet: "10.89.0.0/24".parse().unwrap(),
@@ -144,59 +146,79 @@ fn as_gateway_subnet_without_gateway() {
     assert_rejected(&mut lab, cfg, &["as_gateway", "gateway", "10.89.0.0/24"]);
 }
 
+/// The error for `as_gateway` on any network that is not
+/// `gateway_mode=container`.
+const NEEDS_GATEWAY_MODE: &str = "as_gateway on network \"enclave\" needs gateway_mode=container";
+
+/// `as_gateway` only on a `gateway_mode=container` network: refused on a
+/// network the host routes, on an internal one (the former "drop-in"
+/// recipe: DNS off, `routes` via the gateway), with DNS on, and with
+/// `gateway_mode=host`; nothing changes.
 #[test]
-fn as_gateway_on_dns_enabled_host_mode_network() {
+fn as_gateway_needs_gateway_mode_container() {
     let mut lab = patched_lab();
-    let mut net = EnclaveNet::drop_in();
-    net.dns_enabled = true;
-    assert_rejected(
-        &mut lab,
-        sentry(&net),
-        &[
-            "as_gateway",
-            "dns",
-            "--disable-dns",
-            "gateway_mode=container",
-        ],
-    );
+    let mut drop_in = EnclaveNet::plain().internal().network();
+    drop_in.routes = Some(vec![as_gateway::netavark::Route {
+        destination: "0.0.0.0/0".parse().unwrap(),
+        gateway: Some(GW4),
+        metric: None,
+    }]);
+    let mut host_mode = EnclaveNet::container_mode();
+    host_mode.mode = GatewayMode::Host;
+    let mut cases = Vec::new();
+    for (label, internal, dns) in [
+        ("routed", false, false),
+        ("routed, DNS", false, true),
+        ("internal", true, false),
+        ("internal, DNS", true, true),
+    ] {
+        let mut net = EnclaveNet::plain();
+        net.internal = internal;
+        net.dns_enabled = dns;
+        cases.push((label, net.network()));
+    }
+    cases.push(("drop-in recipe", drop_in));
+    cases.push(("gateway_mode=host", host_mode.network()));
+    for (label, network) in cases {
+        eprintln!("case: {label}");
+        let mut cfg = sentry(&EnclaveNet::plain());
+        cfg.container_name = format!("sentry-{}", label.replace([' ', ',', '='], "-"));
+        cfg.network_info.insert(ENCLAVE.into(), network);
+        let msg = assert_rejected(&mut lab, cfg, &[]);
+        assert_eq!(msg, NEEDS_GATEWAY_MODE, "{label}");
+    }
 }
 
-/// A network the host routes (neither internal nor gateway_mode=container):
-/// the host forwards and NATs the subnet, so the bottles could bypass the
-/// sentry. Refused, also when a bottle created the bridge first.
+/// The former drop-in: a bottle created the bridge of an internal network
+/// (the bridge holds the gateway), then a container asks to be the
+/// gateway. Refused, nothing changes: the bridge keeps the gateway and
+/// still answers the bottle.
 #[test]
-fn as_gateway_on_a_network_the_host_routes() {
+fn as_gateway_does_not_take_over_a_bridge_that_holds_the_gateway() {
     let mut lab = patched_lab();
-    let net = EnclaveNet::plain();
-    assert_rejected(
-        &mut lab,
-        sentry(&net),
-        &[
-            "as_gateway on network",
-            "needs a network the host does not route",
-            "bypass the gateway container",
-            "--internal or --opt gateway_mode=container",
-        ],
-    );
+    let net = EnclaveNet::plain().internal();
     let mut bottle = lab.container(bottle_config(&net, 0)).unwrap();
     lab.setup(&mut bottle).expect("bottle setup");
-    let mut cfg = sentry(&net);
-    cfg.container_name = "sentry-late".into();
-    assert_rejected(&mut lab, cfg, &["does not route", "--internal"]);
+    assert_eq!(lab.bridge_addresses().unwrap(), vec![GW4]);
+    let bridge_mac = link_mac(&lab.host, ENCLAVE_BRIDGE).unwrap();
+    let msg = assert_rejected(&mut lab, sentry(&net), &[]);
+    assert_eq!(msg, NEEDS_GATEWAY_MODE);
     assert_eq!(
         lab.bridge_addresses().unwrap(),
         vec![GW4],
         "the bridge keeps the gateway"
     );
-    // with DNS enabled as well, the fix names both options
-    let mut dns = net.clone();
-    dns.dns_enabled = true;
-    let mut cfg = sentry(&dns);
-    cfg.container_name = "sentry-dns".into();
-    assert_rejected(
-        &mut lab,
-        cfg,
-        &["--opt gateway_mode=container, or with --internal and --disable-dns"],
+    assert!(
+        pings(&bottle.ns, GW4),
+        "the bottle still reaches the bridge"
+    );
+    let n = probe::neighbour(&bottle.ns, GW4)
+        .unwrap()
+        .expect("neighbour .1");
+    assert_eq!(
+        n.mac.as_deref(),
+        Some(bridge_mac.as_str()),
+        "the gateway is still the bridge"
     );
 }
 

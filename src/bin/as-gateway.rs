@@ -69,9 +69,10 @@ fn show_routes(ns: &Netns) -> Result<()> {
     Ok(())
 }
 
-/// Bottle first (on a plain network, which must be internal, the bridge
-/// would hold .1 until the sentry drops in; here gateway_mode=container),
-/// then a sentry with an uplink.
+/// Bottle first on a gateway_mode=container network (the only kind a
+/// container may be the gateway of: the bridge never holds .1, so the
+/// bottle reaches nothing until the sentry comes), then a sentry with an
+/// uplink.
 fn stand_up(prefix: &str, narrate: bool) -> Result<Topology> {
     as_gateway::require_root()?;
     let binary = patched_binary();

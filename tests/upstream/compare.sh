@@ -295,7 +295,7 @@ parse_tap() {
 bats_env() {
     case $1 in
     stock) echo "NETAVARK=$BIN/netavark-stock NETAVARK_CONNECTION_TESTER=$BIN/netavark-connection-tester-stock NETAVARK_DHCP_PROXY_CLIENT=$BIN/netavark-dhcp-proxy-client-stock TEST_PLUGINS=$STOCK_TARGET_DIR/debug/examples" ;;
-    patched) echo "NETAVARK=$BIN/netavark NETAVARK_CONNECTION_TESTER=$BIN/netavark-connection-tester NETAVARK_DHCP_PROXY_CLIENT=$BIN/netavark-dhcp-proxy-client TEST_PLUGINS=$NETAVARK_TARGET_DIR/debug/examples" ;;
+    patched) echo "NETAVARK=$BIN/netavark NETAVARK_STOCK=$BIN/netavark-stock NETAVARK_CONNECTION_TESTER=$BIN/netavark-connection-tester NETAVARK_DHCP_PROXY_CLIENT=$BIN/netavark-dhcp-proxy-client TEST_PLUGINS=$NETAVARK_TARGET_DIR/debug/examples" ;;
     esac
 }
 
