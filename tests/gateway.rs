@@ -147,6 +147,90 @@ fn bottle_cannot_bypass_sentry_through_the_host() {
     );
 }
 
+/// The sentry's namespace copied `ip_forward=1` (and IPv6
+/// `conf/all/forwarding=1`) as from a host that routes other container
+/// networks; netavark makes it the gateway and turns both off. Until the
+/// sentry turns them on again nothing a bottle sends is routed: a far
+/// namespace behind the sentry (also one of its other links) counts 0 echo
+/// requests, IPv4 and IPv6. `ip_forward=1` routes IPv4 only, IPv6 needs
+/// `conf/all/forwarding=1`.
+#[test]
+fn sentry_routes_only_once_it_turns_forwarding_on() {
+    let mut lab = patched_lab();
+    let net = EnclaveNet::container_mode().dual_stack();
+    let sentry = lab.sentry(sentry_config(&net, SENTRY_MAC, false)).unwrap();
+    let far = lab.sandbox.netns("far").unwrap();
+    for ns in [&sentry.ns, &far] {
+        ns.set_sysctl("net/ipv6/conf/default/accept_dad", "0")
+            .unwrap();
+    }
+    link::veth_pair(&sentry.ns, "far0", &far, "eth0").unwrap();
+    let far4 = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 2));
+    let far6: IpAddr = "2001:db8::2".parse().unwrap();
+    link::add_address(&sentry.ns, "far0", "192.0.2.1".parse().unwrap(), 24).unwrap();
+    link::add_address(&sentry.ns, "far0", "2001:db8::1".parse().unwrap(), 64).unwrap();
+    link::add_address(&far, "eth0", far4, 24).unwrap();
+    link::add_address(&far, "eth0", far6, 64).unwrap();
+    link::add_route(
+        &far,
+        "10.89.0.0/24".parse().unwrap(),
+        "192.0.2.1".parse().unwrap(),
+        0,
+    )
+    .unwrap();
+    link::add_route(
+        &far,
+        "fd89::/64".parse().unwrap(),
+        "2001:db8::1".parse().unwrap(),
+        0,
+    )
+    .unwrap();
+    // netavark alone, not Lab::setup: the sentry has not turned forwarding on
+    lab.netavark
+        .setup(&sentry.ns, &sentry.config)
+        .expect("sentry setup");
+    let mut bottle = lab.container(bottle_config(&net, 0)).unwrap();
+    lab.setup(&mut bottle).expect("bottle setup");
+    assert!(pings(&bottle.ns, GW4), "bottle reaches the sentry");
+    assert!(pings(&bottle.ns, GW6), "bottle reaches the sentry (IPv6)");
+
+    let off = (
+        echoes_arriving(&bottle, far4, &far),
+        echoes_arriving(&bottle, far6, &far),
+    );
+    sentry.ns.set_sysctl("net/ipv4/ip_forward", "1").unwrap();
+    let v4_on = (
+        echoes_arriving(&bottle, far4, &far),
+        echoes_arriving(&bottle, far6, &far),
+    );
+    sentry
+        .ns
+        .set_sysctl("net/ipv6/conf/all/forwarding", "1")
+        .unwrap();
+    let both_on = (
+        echoes_arriving(&bottle, far4, &far),
+        echoes_arriving(&bottle, far6, &far),
+    );
+    report(&format!(
+        "  echo requests (IPv4, IPv6) of {ECHOES} each routed by the sentry: {off:?} before it turns forwarding on, {v4_on:?} after ip_forward=1, {both_on:?} after conf/all/forwarding=1"
+    ));
+    assert_eq!(
+        off,
+        (0, 0),
+        "the sentry routed before it turned forwarding on"
+    );
+    assert!(v4_on.0 > 0, "ip_forward=1 turns IPv4 routing on");
+    assert_eq!(v4_on.1, 0, "ip_forward=1 also routed IPv6");
+    assert!(
+        both_on.0 > 0 && both_on.1 > 0,
+        "conf/all/forwarding=1 turns IPv6 routing on"
+    );
+    assert!(
+        pings(&bottle.ns, far4) && pings(&bottle.ns, far6),
+        "the bottle gets answers from behind the sentry"
+    );
+}
+
 /// The host's nft tables other than the network's guard table
 /// (`netavark_guard_enclave0`) with an object that mentions the enclave
 /// subnet.
