@@ -17,10 +17,14 @@ usage: as-gateway <command> [options]
                        (namespaces asg-demo-*, poke with `ip netns exec`)
   down [--all]         remove what `up` left; --all also removes namespaces and
                        config dirs (asg-*) left by killed test runs
-  bench [-n N] [--pre-guard PATH]
-                       setup+teardown timing, stock vs patched, N rounds (default 20);
-                       with a netavark of the series before the bridge guards,
-                       also what the guards add
+  bench [-n N] [--clients C] [--tcp-secs S] [--tcp-runs R] [--pre-guard PATH]
+                       like-for-like ratios measured in one run: setup+teardown
+                       of one guarded client (SENTRY up) vs one stock container
+                       on an --internal network, N interleaved rounds (default
+                       20); TCP client->SENTRY vs container->container with 1
+                       and C clients (default 200), R runs of S s (3 x 2 s);
+                       setup of the Cth client vs the 1st; with a netavark of
+                       the series before the guards, also what the guards cost
 
 environment: AS_GATEWAY_NETAVARK (patched binary, default build/bin/netavark),
              AS_GATEWAY_NETAVARK_STOCK (default build/bin/netavark-stock),
@@ -292,36 +296,48 @@ fn down(all: bool) -> Result<()> {
 
 fn bench(args: &[String]) -> Result<()> {
     as_gateway::require_root()?;
-    let mut iterations = 20usize;
-    let mut pre_guard = std::env::var_os("AS_GATEWAY_NETAVARK_PREGUARD")
+    let mut config = as_gateway::bench::Config::new(&stock_binary(), &patched_binary());
+    config.pre_guard = std::env::var_os("AS_GATEWAY_NETAVARK_PREGUARD")
         .filter(|v| !v.is_empty())
         .map(std::path::PathBuf::from);
     let mut it = args.iter();
+    let number = |v: Option<&String>, what: &str| -> Result<usize> {
+        v.with_context(|| format!("{what} needs a number"))?
+            .parse()
+            .with_context(|| format!("{what} needs a number"))
+    };
     while let Some(a) = it.next() {
         match a.as_str() {
-            "-n" | "--iterations" => {
-                iterations = it
-                    .next()
-                    .context("-n needs a number")?
-                    .parse()
-                    .context("-n needs a number")?
+            "-n" | "--iterations" => config.rounds = number(it.next(), "-n")?,
+            "--clients" => config.clients = number(it.next(), "--clients")?,
+            "--tcp-secs" => {
+                config.tcp_time = Duration::from_secs(number(it.next(), "--tcp-secs")? as u64)
             }
+            "--tcp-runs" => config.tcp_reps = number(it.next(), "--tcp-runs")?,
             "--pre-guard" => {
-                pre_guard = Some(it.next().context("--pre-guard needs a path")?.into())
+                config.pre_guard = Some(it.next().context("--pre-guard needs a path")?.into())
             }
             other => bail!("unknown bench option {other}\n{USAGE}"),
         }
     }
-    let (stock, patched) = (stock_binary(), patched_binary());
     println!(
-        "bench: {iterations} rounds (+1 warm-up), alternating (a) (b) (c) in every round\n  stock:   {}\n  patched: {}",
-        stock.display(),
-        patched.display()
+        "bench: {} rounds (+1 warm-up) of (a), {} clients for the -{} cases, {} x {} s of TCP per case\n  stock:     {}\n  patched:   {}",
+        config.rounds,
+        config.clients,
+        config.clients,
+        config.tcp_reps,
+        config.tcp_time.as_secs(),
+        config.stock.display(),
+        config.patched.display()
     );
-    if let Some(p) = &pre_guard {
+    if let Some(p) = &config.pre_guard {
         println!("  pre-guard: {}", p.display());
     }
-    let series = as_gateway::bench::run(iterations, &stock, &patched, pre_guard.as_deref())?;
-    print!("{}", as_gateway::bench::report(&series));
+    let results = as_gateway::bench::run(&config)?;
+    print!("\n{}", as_gateway::bench::report(&results));
+    let errors = as_gateway::bench::close(results);
+    if !errors.is_empty() {
+        bail!("cleanup: {}", errors.join("; "));
+    }
     Ok(())
 }
