@@ -199,6 +199,8 @@ pub struct Seen {
     pub echo4: Option<(u16, u16)>,
     /// UDP source port
     pub udp_sport: Option<u16>,
+    /// IPv4 TTL or IPv6 hop limit
+    pub hop_limit: Option<u8>,
 }
 
 impl Seen {
@@ -235,6 +237,7 @@ pub fn parse(f: &[u8]) -> Option<Seen> {
             let src = Ipv4Addr::new(p[12], p[13], p[14], p[15]);
             let dst = Ipv4Addr::new(p[16], p[17], p[18], p[19]);
             s.ipv4 = Some((src, dst, p[9]));
+            s.hop_limit = Some(p[8]);
             let l4 = p.get(ihl..).unwrap_or_default();
             match p[9] {
                 1 if !l4.is_empty() => {
@@ -256,6 +259,7 @@ pub fn parse(f: &[u8]) -> Option<Seen> {
             let mut b = [0u8; 16];
             b.copy_from_slice(&p[24..40]);
             s.ipv6 = Some((Ipv6Addr::from(a), Ipv6Addr::from(b)));
+            s.hop_limit = Some(p[7]);
             let l4 = &p[40..];
             match p[6] {
                 58 if !l4.is_empty() => {
@@ -817,9 +821,8 @@ pub enum FuzzClass {
     /// like `Legit`, but to another bottle's MAC
     Lateral = 3,
     /// anything else: forged MAC or address, link-local group destination,
-    /// foreign EtherType, gateway claim, router or DHCP server message,
-    /// fragmented neighbour discovery, an IPv6 first fragment without its
-    /// upper-layer header (RFC 7112)
+    /// foreign EtherType, gateway claim, router or DHCP server message, an
+    /// IPv6 first fragment without its upper-layer header (RFC 7112)
     Attack = 4,
 }
 
@@ -1591,9 +1594,11 @@ impl Fuzzer<'_> {
         }
         // Fragments: the hop-by-hop header of each carries its own tag.
         // The first fragment is legit only if it holds the whole header
-        // chain and the upper-layer header (RFC 7112) of a legit packet
-        // that is not neighbour discovery (RFC 6980); later fragments are
-        // judged by their addresses alone, they cannot act by themselves.
+        // chain and the upper-layer header (RFC 7112) of a legit packet: a
+        // guard that cannot see the upper-layer header cannot tell an echo
+        // from a router advertisement or a DHCPv6 server's reply. Later
+        // fragments are judged by their addresses alone, they cannot act
+        // by themselves.
         let chunk = self.rng.pick(&[8usize, 16, 24, 48, 96]);
         let (_, chain) = ext_chain(&exts, upper);
         let upper_header = match upper {
@@ -1602,11 +1607,7 @@ impl Fuzzer<'_> {
         };
         let first_has_upper = chunk >= chain.len() + upper_header;
         let base = self.index();
-        let first_class = self.class(
-            dst,
-            src,
-            has6 && src_ok && body_ok && first_has_upper && !body.is_nd(),
-        );
+        let first_class = self.class(dst, src, has6 && src_ok && body_ok && first_has_upper);
         let later_class = self.class(dst, src, has6 && src_ok);
         let class_of = |i: usize| if i == 0 { first_class } else { later_class };
         let frags = ipv6_fragments(
