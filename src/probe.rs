@@ -1398,8 +1398,9 @@ pub fn wait_for_quiet_stack(
 }
 
 /// Packets counted by the rules of nft table `family table` that have a
-/// counter, summed per (chain, comment); rules without a comment count
-/// under "". Empty when the table does not exist.
+/// counter (anonymous, or a named counter of the table), summed per
+/// (chain, comment); rules without a comment count under "". Empty when
+/// the table does not exist.
 pub fn nft_rule_counters(
     ns: &Netns,
     family: &str,
@@ -1411,14 +1412,24 @@ pub fn nft_rule_counters(
     };
     let v: serde_json::Value =
         serde_json::from_str(&text).with_context(|| format!("parse nft json: {text}"))?;
-    for o in v["nftables"].as_array().into_iter().flatten() {
+    let objects = v["nftables"].as_array().cloned().unwrap_or_default();
+    // named counters (`counter name "x"` in a rule refers to one)
+    let named: BTreeMap<String, u64> = objects
+        .iter()
+        .filter_map(|o| o.get("counter"))
+        .filter_map(|c| Some((c["name"].as_str()?.to_string(), c["packets"].as_u64()?)))
+        .collect();
+    for o in &objects {
         let Some(rule) = o.get("rule") else { continue };
         let packets: u64 = rule["expr"]
             .as_array()
             .into_iter()
             .flatten()
             .filter_map(|e| e.get("counter"))
-            .filter_map(|c| c["packets"].as_u64())
+            .filter_map(|c| match c.as_str() {
+                Some(name) => named.get(name).copied(),
+                None => c["packets"].as_u64(),
+            })
             .sum();
         if rule["expr"]
             .as_array()

@@ -1667,6 +1667,15 @@ fn fuzzed_frames_from_a_bottle() {
         report(&format!(
             "NO-LEAK fuzz guard drop counters (chain, reason): {drops:?}"
         ));
+        let at_ports: u64 = drops
+            .iter()
+            .filter(|((chain, _), _)| chain.starts_with("port_"))
+            .map(|(_, n)| n)
+            .sum();
+        report(&format!(
+            "NO-LEAK fuzz guarded: {} attack frame(s) sent, {at_ports} dropped at the ports with a reason",
+            classes.get("Attack").copied().unwrap_or(0),
+        ));
     }
     e.strip_guards();
     let c = fuzz_run(&e, &fuzz, &input);
