@@ -56,7 +56,7 @@ impl Config {
             rounds: 20,
             clients: 200,
             tcp_time: Duration::from_secs(2),
-            tcp_reps: 3,
+            tcp_reps: 5,
         }
     }
 }

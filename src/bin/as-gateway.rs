@@ -22,7 +22,7 @@ usage: as-gateway <command> [options]
                        of one guarded client (SENTRY up) vs one stock container
                        on an --internal network, N interleaved rounds (default
                        20); TCP client->SENTRY vs container->container with 1
-                       and C clients (default 200), R runs of S s (3 x 2 s);
+                       and C clients (default 200), R runs of S s (5 x 2 s);
                        setup of the Cth client vs the 1st; with a netavark of
                        the series before the guards, also what the guards cost
 
