@@ -10,8 +10,8 @@
 #            dnsmasq configuration from tests/podman/sentry/ (read the
 #            entrypoint's header for its SENTRY_* settings), and
 #            sentry-forward (sentry-forward.c, compiled here with gcc against
-#            the image's own libc).  Run it with
-#            --cap-add NET_ADMIN --sysctl net.ipv4.ip_forward=0.
+#            the image's own libc).  Run it with --cap-add NET_ADMIN (or
+#            --privileged) and no --sysctl: it turns forwarding on itself.
 #
 # busybox: the .deb comes from Debian with `apt-get download` (checked by apt
 # against the signed archive index) into $CACHE/debs.

@@ -6,15 +6,21 @@
  *
  *   sentry-forward on|off IFNAME...
  *   sentry-forward watch       turn it on for every interface but lo, now
- *                              and whenever one appears (podman network
- *                              connect), until killed
+ *                              and whenever it is found off after a link
+ *                              or IPv4 netconf event, until killed
  *
- * Why not sysctl: a container's /proc/sys is read-only, so a SENTRY could
- * only get forwarding from `podman run --sysctl net.ipv4.ip_forward=1`, which
- * is in force before its entrypoint runs: packets are forwarded unfiltered
- * until the nftables policy is loaded.  Netlink needs only CAP_NET_ADMIN in
- * the container's own network namespace, so the entrypoint loads its policy
- * first and only then turns forwarding on: the SENTRY fails closed.
+ * Why not sysctl: a container's /proc/sys is read-only unless it runs with
+ * --privileged, so `sysctl -w net.ipv4.ip_forward=1` fails there, and the
+ * runtime's --sysctl is in force before the entrypoint runs (packets would
+ * be forwarded unfiltered until the nftables policy is loaded).  Netlink
+ * needs only CAP_NET_ADMIN in the container's own network namespace, so the
+ * entrypoint loads its policy first and only then turns forwarding on.
+ *
+ * Why watch netconf too: when netavark connects a running gateway container
+ * to another network (podman network connect --as-gateway), it sets the
+ * namespace's ip_forward to 0, which turns every interface off; the kernel
+ * announces that as RTM_NEWNETCONF on RTNLGRP_IPV4_NETCONF, not as a link
+ * event.
  */
 #include <errno.h>
 #include <linux/if_link.h>
@@ -128,8 +134,11 @@ static int watch(int fd)
 	char buf[8192] __attribute__((aligned(4)));
 	int mon = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
 
-	if (mon < 0 || bind(mon, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		perror("sentry-forward: link monitor");
+	int group = RTNLGRP_IPV4_NETCONF;
+
+	if (mon < 0 || bind(mon, (struct sockaddr *)&sa, sizeof(sa)) < 0
+	    || setsockopt(mon, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &group, sizeof(group)) < 0) {
+		perror("sentry-forward: link and netconf monitor");
 		return 1;
 	}
 	enable_all(fd);		/* after subscribing: no link slips through */
@@ -140,7 +149,7 @@ static int watch(int fd)
 			perror("sentry-forward: recv");
 			return 1;
 		}
-		/* any link event (or a lost one, ENOBUFS): look at every link */
+		/* any link or netconf event (or a lost one, ENOBUFS): look at every link */
 		enable_all(fd);
 	}
 }
