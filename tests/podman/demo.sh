@@ -8,13 +8,14 @@
 #   uplink   a normal podman network; holds OUTSIDE (a web server on ports 80
 #            and 8080 and a DNS server for outside.test and other.test,
 #            standing in for the internet) and the SENTRY's uplink leg
-#   enclave  --internal --disable-dns --opt gateway_mode=container; the SENTRY
-#            holds its gateway address, the BOTTLE is a stock busybox with
-#            default capabilities and no options at all
+#   enclave  --opt gateway_mode=container (podman stores it internal, without
+#            DNS); the SENTRY holds its gateway address, the BOTTLE is a stock
+#            busybox with default capabilities and no options at all
 #   SENTRY   the `sentry` image (tests/podman/sentry/): nftables allowlist
 #            (OUTSIDE:80 only) with masquerade, dnsmasq resolving only
-#            outside.test; it turns forwarding on only once its policy is in
-#            place (hence --sysctl net.ipv4.ip_forward=0)
+#            outside.test; netavark hands it its namespace with forwarding
+#            off, and it turns forwarding on only once its policy is in place
+#            (no --sysctl)
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -53,8 +54,9 @@ sentry_up() {
 
 say "Networks: 'uplink' (normal) and 'enclave' (gateway belongs to a container)"
 show "$P" network create --subnet "$UPLINK_SUBNET" --disable-dns --interface-name asgwdemo-up uplink
-show "$P" network create --internal --disable-dns --subnet "$ENCLAVE_SUBNET" \
+show "$P" network create --subnet "$ENCLAVE_SUBNET" \
     --gateway "$ENCLAVE_GW" --interface-name asgwdemo-en --opt gateway_mode=container enclave
+show "$P" network inspect --format 'internal={{.Internal}} dns_enabled={{.DNSEnabled}}' enclave
 
 say "OUTSIDE: web server (ports 80, 8080) and DNS server on the uplink, standing in for the internet"
 "$P" run -d --name outside --network "uplink:ip=$OUTSIDE_IP" --entrypoint /bin/sh sentry -c "
@@ -76,7 +78,7 @@ got=$(bottle_fetch)
 if [ -z "$got" ]; then pass "with no SENTRY the BOTTLE reaches nothing"; else fail "BOTTLE reached OUTSIDE with no SENTRY: $got"; fi
 
 say "SENTRY: uplink plus enclave:as_gateway=true; allows OUTSIDE:80 and the name outside.test"
-show "$P" run -d --name sentry --cap-add NET_ADMIN --sysctl net.ipv4.ip_forward=0 \
+show "$P" run -d --name sentry --cap-add NET_ADMIN \
     --network uplink --network enclave:as_gateway=true \
     -e SENTRY_ALLOW="$OUTSIDE_IP:80" -e SENTRY_DNS_UPSTREAM="$OUTSIDE_IP" -e SENTRY_DNS_ALLOW=outside.test \
     sentry

@@ -12,14 +12,15 @@
 #                                DNS server      10.219.0.53 (dnsmasq:
 #                                allowed.test, denied.test)
 #
-#   enclave  --internal --disable-dns --opt gateway_mode=container, gateway
-#            10.217.0.1 held by the SENTRY (as_gateway)
+#   enclave  --opt gateway_mode=container (stored internal without DNS),
+#            gateway 10.217.0.1 held by the SENTRY (as_gateway)
 #   uplink   a plain podman network (10.218.0.0/24); the host routes it to
 #            OUTSIDE through the veth asgwto0 (10.219.0.1)
 #   SENTRY   image `sentry` (tests/podman/sentry/): allowlist 10.219.0.2:80,
 #            DNS allowlist allowed.test via 10.219.0.53, masquerade; run with
-#            --cap-add NET_ADMIN --sysctl net.ipv4.ip_forward=0 (it turns
-#            forwarding on itself once its policy is loaded)
+#            --cap-add NET_ADMIN and no --sysctl (netavark hands it its
+#            namespace with forwarding off; it turns forwarding on itself
+#            once its policy is loaded)
 #
 # "Blocked" is measured, not assumed: nftables counters in OUTSIDE count the
 # packets that reach each service and the DNS server, and a table in the
@@ -27,14 +28,15 @@
 # (0.0.0.0:18093).  A blocked path must show zero packets.
 #
 # Cases (TAP-like "ok"/"not ok" lines, then "N passed, N failed"):
-#   S  the SENTRY image refuses to start unsafely (forwarding already on,
-#      no NET_ADMIN)
+#   S  the SENTRY image refuses to start unsafely (forwarding turned on by
+#      --sysctl before its entrypoint, no NET_ADMIN); netavark hands it its
+#      namespace with forwarding off
 #   A  SENTRY started first, then BOTTLE: allowlist, DNS, host isolation
 #   R  `podman restart` and `podman kill` + `podman start` of the SENTRY:
 #      zero packets leave while it is down, the running BOTTLE resumes
 #      (time-to-resume printed); none leave while it starts either
-#      (netavark hands the SENTRY its enclave interface with forwarding off)
-#   X  refusals: a second gateway, as_gateway on a host-routed network, a
+#      (netavark hands the SENTRY its namespace with forwarding off)
+#   X  refusals: a second gateway, as_gateway on a network without gateway_mode=container, a
 #      static IP equal to the gateway; each leaves nothing half-connected
 #      and a legitimate connect works afterwards
 #   B  BOTTLE started first, then SENTRY: the same checks as A
@@ -112,7 +114,7 @@ wait_sentry() {
 run_sentry() {  # run_sentry NETWORK...: start the SENTRY on those networks
     local nets=() net
     for net in "$@"; do nets+=(--network "$net"); done
-    "$P" run -d --name "$SENTRY" --cap-add NET_ADMIN --sysctl net.ipv4.ip_forward=0 \
+    "$P" run -d --name "$SENTRY" --cap-add NET_ADMIN \
         "${nets[@]}" \
         -e SENTRY_ALLOW="$ALLOWED:80" \
         -e SENTRY_DNS_UPSTREAM="$DNS" -e SENTRY_DNS_ALLOW="allowed.test" \
@@ -256,7 +258,7 @@ socat -U TCP-LISTEN:$HOST_PORT,bind=0.0.0.0,reuseaddr,fork SYSTEM:'echo host-lis
 pids+=($!)
 
 "$P" network create --disable-dns --subnet "$UPLINK_SUBNET" --interface-name "$UPLINK_BR" "$UPLINK" >/dev/null
-"$P" network create --internal --disable-dns --subnet "$ENCLAVE_SUBNET" --gateway "$GW" \
+"$P" network create --subnet "$ENCLAVE_SUBNET" --gateway "$GW" \
     --interface-name "$ENCLAVE_BR" --opt gateway_mode=container "$ENCLAVE" >/dev/null
 "$P" network create --disable-dns --subnet "$ROUTED_SUBNET" --interface-name "$ROUTED_BR" "$ROUTED" >/dev/null
 sleep 0.3
@@ -265,21 +267,25 @@ echo "# podman $("$P" --version | awk '{print $3}'), $("$AS_GATEWAY_NETAVARK" --
 # ---- S: the SENTRY fails closed ---------------------------------------------
 
 section "S: the SENTRY refuses to run unsafely"
-out=$("$P" run --rm --cap-add NET_ADMIN --network "$UPLINK" sentry 2>&1); rc=$?
+flags=$("$P" network inspect -f '{{.Internal}} {{.DNSEnabled}}' "$ENCLAVE")
+check "S: the enclave, created with --opt gateway_mode=container only, is stored internal without DNS ('$flags'): no netavark routes it" \
+    test "$flags" = "true false"
+out=$("$P" run --rm --cap-add NET_ADMIN --sysctl net.ipv4.ip_forward=1 \
+    --network "$UPLINK" --network "$ENCLAVE:as_gateway=true" sentry 2>&1); rc=$?
 diag <<<"$out"
-check "S: without --sysctl net.ipv4.ip_forward=0 (forwarding inherited from the host) it refuses to start, naming the fix" \
-    test "$rc" -ne 0 -a -n "$(grep 'ip_forward=0' <<<"$out")"
-out=$("$P" run --rm --sysctl net.ipv4.ip_forward=0 --network "$UPLINK" sentry 2>&1); rc=$?
+check "S: with --sysctl net.ipv4.ip_forward=1 (on before its entrypoint) it refuses to start, naming --sysctl" \
+    test "$rc" -ne 0 -a -n "$(grep -- '--sysctl' <<<"$out")"
+out=$("$P" run --rm --network "$UPLINK" --network "$ENCLAVE:as_gateway=true" sentry 2>&1); rc=$?
 diag <<<"$out"
 check "S: without --cap-add NET_ADMIN it refuses to start, naming the fix" \
     test "$rc" -ne 0 -a -n "$(grep 'NET_ADMIN' <<<"$out")"
 
-# Does netavark hand the as_gateway interface over with IPv4 forwarding off?
-# (the netns inherits the host's forwarding=1 otherwise: see R)
-fwd=$("$P" run --rm --network "$ENCLAVE:as_gateway=true" --entrypoint /bin/cat \
-    sentry /proc/sys/net/ipv4/conf/eth0/forwarding 2>&1)
-check "S: netavark creates the as_gateway interface with forwarding off (it is '$fwd')" \
-    test "$fwd" = 0
+# netavark hands the as_gateway container its namespace with forwarding off
+# (a new namespace inherits the host's ip_forward=1 otherwise: see R)
+fwd=$("$P" run --rm --network "$UPLINK" --network "$ENCLAVE:as_gateway=true" --entrypoint /bin/cat \
+    sentry /proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv4/conf/eth0/forwarding /proc/sys/net/ipv4/conf/eth1/forwarding 2>&1)
+check "S: netavark hands the as_gateway container its namespace with forwarding off (ip_forward, eth0 (uplink), eth1 (enclave): $(echo $fwd); host: $(cat /proc/sys/net/ipv4/ip_forward))" \
+    test "$(echo $fwd)" = "0 0 0"
 
 # ---- A: SENTRY first ------------------------------------------------------
 
@@ -335,7 +341,7 @@ done
 wait "$hp"
 c=$(( $(counter denied) + $(counter dns) ))
 what="R: 3 restarts while the BOTTLE sends $(cat "$work/hammer") SYNs to $DENIED:80 and queries to $DNS: 0 packets got out"
-# (netavark 0008: the SENTRY's enclave interface starts with forwarding off,
+# (netavark hands the SENTRY its namespace with forwarding off,
 # so nothing is forwarded before its policy is loaded)
 check "$what (counted $c, from $(sources))" test "$c" -eq 0
 check "R: the BOTTLE was never restarted (pid $bottle_pid)" \
@@ -377,8 +383,8 @@ if "$P" network connect --help 2>&1 | grep -q -- --as-gateway; then
     refused "a second gateway (network connect --as-gateway while the SENTRY holds $GW)" \
         "$ENCLAVE" "$ENCLAVE_BR" "already|in use|gateway" \
         "$P" network connect --as-gateway "$ENCLAVE" "$PROBE"
-    refused "as_gateway on a host-routed network (network connect --as-gateway $ROUTED)" \
-        "$ROUTED" "$ROUTED_BR" "does not route|internal|gateway_mode" \
+    refused "as_gateway on a network without gateway_mode=container (network connect --as-gateway $ROUTED)" \
+        "$ROUTED" "$ROUTED_BR" "recreate the network with .podman network create --opt gateway_mode=container $ROUTED." \
         "$P" network connect --as-gateway "$ROUTED" "$PROBE"
 else
     nok "X: podman network connect has no --as-gateway (build/bin/podman without patches/podman?)"

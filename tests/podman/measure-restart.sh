@@ -27,9 +27,12 @@ case "$mode" in
         sentry_ip=10.213.0.1
         enclave_opts=(--gateway "$sentry_ip" --opt gateway_mode=container)
         sentry_net="enclave:as_gateway=true"
-        # netavark hands the gateway interface (eth1: the second network)
-        # over with forwarding off; the SENTRY turns it on
-        sentry_sysctls=(--sysctl net.ipv4.ip_forward=1 --sysctl net.ipv4.conf.eth1.forwarding=1) ;;
+        # netavark hands the gateway container its namespace with forwarding
+        # off. This SENTRY has no policy to load, so --sysctl (applied after
+        # netavark's setup) turns it on at once: fine for a measurement, wrong
+        # for a real SENTRY, which must do it from its entrypoint once its
+        # policy is loaded (tests/podman/fail-closed.bats counts the leak)
+        sentry_sysctls=(--sysctl net.ipv4.ip_forward=1) ;;
     baseline)
         export AS_GATEWAY_NETAVARK="$top/build/bin/netavark-stock"
         sentry_ip=10.213.0.2

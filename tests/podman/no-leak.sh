@@ -10,11 +10,11 @@
 # The scene (every link and address is made here; nothing leaves the machine,
 # a host nft table drops whatever would be routed off it):
 #
-#   enclave   --internal --disable-dns --opt gateway_mode=container,
+#   enclave   --opt gateway_mode=container (stored internal, without DNS),
 #             10.230.0.0/24, bridge asgwnlen, gateway 10.230.0.1 held by
 #             SENTRY (a plain `bottle` container with NET_ADMIN, connected
 #             --network enclave:as_gateway=true, and to uplink)
-#   open      the same with --opt bottle_isolation=false (10.232.0.0/24,
+#   open      the same with --opt client_isolation=false (10.232.0.0/24,
 #             bridge asgwnlop): the control of the lateral case
 #   uplink    a plain podman network (10.231.0.0/24, bridge asgwnlup, host
 #             address 10.231.0.1); SINK, a `bottle` there, is "outside"
@@ -35,18 +35,21 @@
 # make A send its frames whether or not ARP resolves.  With
 # default capabilities the kernel refuses the probe (EPERM, shown), so the
 # controls that need the guard gone run with NET_RAW,NET_ADMIN, last, after
-# `nft delete table bridge netavark_guard_asgwnlen`.
+# strip_guards has taken every guard layer off the enclave: the nft table
+# `netdev netavark_guard_asgwnlen`, the ports' flags (isolated, learning,
+# flooding) and static FDB entries, and the host side's kernel settings.
 #
 #   1  gateway claim: A takes the gateway address, arping -U / -A
 #   2  spoofing: A sends to SENTRY from B's address, from another MAC
 #   4  host probes: A routes host addresses on-link (static neighbour = the
 #      enclave bridge's MAC), TCP to the host listener and 169.254.169.254,
 #      and (any caps) TCP to the bridge's IPv6 link-local address;
-#      measured with the bridge's rp_filter=0 and forwarding=1 (stock netavark
-#      sets 2, and 0 for --internal, which drop them in the host's IP stack
-#      anyway: the bridge has no IPv4 address to validate sources): the
-#      guard is the only barrier under test
-#   5  lateral: A -> B TCP and UDP; control on the bottle_isolation=false net
+#      measured with the bridge's kernel settings opened (netavark sets
+#      disable_ipv6=1, arp_ignore=8, rp_filter=1, forwarding=0, which drop
+#      them in the host's stack anyway): the nft guard is the only barrier
+#      under test; what the bridge hands up to the host is counted on its
+#      ingress after the guard's `host` chain
+#   5  lateral: A -> B TCP and UDP; control on the client_isolation=false net
 #   8  SENTRY absent: A -> SINK; control: SENTRY present and forwarding
 #
 # Usage: tests/podman/no-leak.sh
@@ -82,11 +85,11 @@ cleanup() {
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
     for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
     nft delete table inet "$HOST_TABLE" 2>/dev/null || true
-    nft delete table bridge "$HOST_TABLE" 2>/dev/null || true
+    nft delete table netdev "$HOST_TABLE" 2>/dev/null || true
     # the guard tables go with their networks' last port; a leftover is a bug
     # of the guards, but must not outlive the test either
-    nft delete table bridge "$GUARD" 2>/dev/null || true
-    nft delete table bridge "netavark_guard_$OPEN_BR" 2>/dev/null || true
+    nft delete table netdev "$GUARD" 2>/dev/null || true
+    nft delete table netdev "netavark_guard_$OPEN_BR" 2>/dev/null || true
 }
 teardown() {
     cleanup
@@ -126,18 +129,62 @@ reset() { nsx "$1" nft reset counters table netdev nlsink >/dev/null; }
 host_count() { nft list counter "${2:-inet}" "$HOST_TABLE" "$1" | grep -o 'packets [0-9]*' | cut -d' ' -f2; }
 host_reset() {
     nft reset counters table inet "$HOST_TABLE" >/dev/null
-    nft reset counters table bridge "$HOST_TABLE" >/dev/null
+    to_host_counter
 }
-# guard_only: the enclave bridge has no IPv4 address and stock netavark sets
-# its rp_filter=2 (and forwarding=0: --internal), so the host's IP stack
-# drops what a bottle sends it (source validation) whatever the guard does;
-# turning these off leaves the guard as the only barrier under test
-# (restored by guard_only_off)
+# to_host_counter: (re)load table netdev $HOST_TABLE, whose chain on the
+# enclave bridge's ingress runs after the guard's `host` chain (priority
+# -400 there, 0 here) and counts what the bridge hands up to the host's own
+# stack; the bridge exists only while a container is on it, so this runs
+# right before each host probe, with fresh counters
+to_host_counter() {
+    nft delete table netdev "$HOST_TABLE" 2>/dev/null || true
+    nft -f - <<EOF
+table netdev $HOST_TABLE {
+    counter to_host {}
+    chain in {
+        type filter hook ingress device "$ENCLAVE_BR" priority 0; policy accept;
+        ip saddr 10.230.0.0/24 counter name to_host
+    }
+}
+EOF
+}
+# guard_only: netavark makes the host deaf to the enclave twice, with the
+# guard's nft `host` chain and with kernel settings of the bridge that hold
+# without nft (disable_ipv6=1, arp_ignore=8, rp_filter=1, forwarding=0);
+# opening the latter leaves the nft guard as the only barrier under test
+# (guard_only_off puts netavark's values back)
 guard_only() {
-    sysctl -qw "net.ipv4.conf.$ENCLAVE_BR.rp_filter=0" "net.ipv4.conf.$ENCLAVE_BR.forwarding=1"
+    local b=$ENCLAVE_BR _
+    sysctl -qw "net.ipv4.conf.$b.rp_filter=0" "net.ipv4.conf.$b.arp_ignore=0" \
+        "net.ipv4.conf.$b.forwarding=1" "net.ipv6.conf.$b.disable_ipv6=0"
+    # the probe needs the bridge's IPv6 link-local address, past DAD
+    for _ in $(seq 40); do
+        ip -6 addr show dev "$b" scope link | grep -q 'inet6 fe80' &&
+            ! ip -6 addr show dev "$b" scope link | grep -q tentative && break
+        sleep 0.1
+    done
 }
 guard_only_off() {
-    sysctl -qw "net.ipv4.conf.$ENCLAVE_BR.rp_filter=2" "net.ipv4.conf.$ENCLAVE_BR.forwarding=0"
+    local b=$ENCLAVE_BR
+    sysctl -qw "net.ipv4.conf.$b.rp_filter=1" "net.ipv4.conf.$b.arp_ignore=8" \
+        "net.ipv4.conf.$b.forwarding=0" "net.ipv6.conf.$b.disable_ipv6=1"
+}
+# strip_guards: take every guard layer off the enclave, for the positive
+# controls: the nft table, the ports' flags (isolated, no learning, no
+# flooding), their static FDB entries, the bridge's no_linklocal_learn and
+# the ports' kernel settings (the bridge's: guard_only); says what it did
+strip_guards() {
+    local p ports="" mac dev
+    nft delete table netdev "$GUARD" || return 1
+    for p in $(ip -o link show master "$ENCLAVE_BR" | awk -F': ' '{print $2}' | cut -d@ -f1); do
+        ip link set dev "$p" type bridge_slave learning on isolated off flood on mcast_flood on bcast_flood on neigh_suppress off
+        sysctl -qw "net.ipv6.conf.$p.disable_ipv6=0" "net.ipv4.conf.$p.arp_ignore=0" "net.ipv4.conf.$p.rp_filter=0"
+        ports+=" $p"
+    done
+    bridge fdb show br "$ENCLAVE_BR" | awk '/ static/ && !/ permanent/ {print $1, $3}' |
+        while read -r mac dev; do bridge fdb del "$mac" dev "$dev" master; done
+    ip link set dev "$ENCLAVE_BR" type bridge no_linklocal_learn 0
+    echo "# stripped: table netdev $GUARD deleted; ports$ports: isolated off, learning and flooding on, IPv6 on, arp_ignore and rp_filter 0; static FDB entries deleted; bridge no_linklocal_learn 0"
 }
 # cx CONTAINER SCRIPT: run SCRIPT with the container's own sh; output + rc
 cx() { "$P" exec "$1" sh -c "$2" 2>&1; }
@@ -242,26 +289,15 @@ table inet $HOST_TABLE {
     }
 }
 EOF
-# what the enclave bridge hands to the host's own stack, after the guard's
-# input chain (priority -400) had its say
-nft -f - <<EOF || { echo "Bail out! table bridge $HOST_TABLE not loaded"; exit 1; }
-table bridge $HOST_TABLE {
-    counter to_host {}
-    chain input {
-        type filter hook input priority 0; policy accept;
-        ip saddr 10.230.0.0/24 counter name to_host
-    }
-}
-EOF
 socat -U TCP-LISTEN:$PORT,bind=0.0.0.0,reuseaddr,fork SYSTEM:'echo host-listener' &
 pids+=($!)
 
 "$P" network create --disable-dns --subnet 10.231.0.0/24 --gateway "$UPLINK_GW" \
     --interface-name "$UPLINK_BR" "$UPLINK" >/dev/null
-"$P" network create --internal --disable-dns --subnet 10.230.0.0/24 --gateway "$GW" \
+"$P" network create --subnet 10.230.0.0/24 --gateway "$GW" \
     --interface-name "$ENCLAVE_BR" --opt gateway_mode=container "$ENCLAVE" >/dev/null
-"$P" network create --internal --disable-dns --subnet 10.232.0.0/24 --gateway "$OPEN_GW" \
-    --interface-name "$OPEN_BR" --opt gateway_mode=container --opt bottle_isolation=false "$OPEN" >/dev/null
+"$P" network create --subnet 10.232.0.0/24 --gateway "$OPEN_GW" \
+    --interface-name "$OPEN_BR" --opt gateway_mode=container --opt client_isolation=false "$OPEN" >/dev/null
 "$P" run -d --name "$SINK" --network "$UPLINK" bottle sleep 3600 >/dev/null
 SINK_IP=$(ip_of "$SINK" "$UPLINK")
 sink "$SINK" "from_enclave ip saddr { 10.230.0.0/24, 10.232.0.0/24 }"
@@ -329,18 +365,18 @@ run_cases() {
     guard_only
     host_reset
     probe_host
-    c=$(host_count listener) c2=$(host_count metadata) c3=$(host_count to_host bridge)
+    c=$(host_count listener) c2=$(host_count metadata) c3=$(host_count to_host netdev)
     c6=$(host_count listener6)
     guard_only_off
     if [ "$mode" = default ]; then
-        check "4 [$mode]: A's on-link routes and static neighbours for $UPLINK_GW and $META are refused (EPERM); its connects to $UPLINK_GW:$PORT and $META:80 via the default route: the bridge handed the host $c3 frames, host counted $c SYNs to :$PORT ($c6 of them over IPv6 to the bridge's link-local address), routed $c2 packets to $META (bridge rp_filter=0, forwarding=1)" \
+        check "4 [$mode]: A's on-link routes and static neighbours for $UPLINK_GW and $META are refused (EPERM); its connects to $UPLINK_GW:$PORT and $META:80 via the default route: the bridge handed the host $c3 frames, host counted $c SYNs to :$PORT ($c6 of them over IPv6 to the bridge's link-local address), routed $c2 packets to $META (the bridge's kernel settings opened: rp_filter 0, arp_ignore 0, forwarding 1, IPv6 on; the nft guard alone)" \
             eval 'eperm "$host_out" && [ "$c" -eq 0 ] && [ "$c2" -eq 0 ] && [ "$c3" -eq 0 ]'
     else
-        check "4 [$mode]: A routed $UPLINK_GW and $META on-link with static neighbours = the enclave bridge's MAC ($(oneline "$(grep -o 'rc=[0-9]*' <<<"$host_out")")) and connected: the bridge handed the host $c3 frames, host counted $c SYNs to :$PORT ($c6 of them over IPv6 to the bridge's link-local address), routed $c2 packets to $META (bridge rp_filter=0, forwarding=1)" \
+        check "4 [$mode]: A routed $UPLINK_GW and $META on-link with static neighbours = the enclave bridge's MAC ($(oneline "$(grep -o 'rc=[0-9]*' <<<"$host_out")")) and connected: the bridge handed the host $c3 frames, host counted $c SYNs to :$PORT ($c6 of them over IPv6 to the bridge's link-local address), routed $c2 packets to $META (the bridge's kernel settings opened: rp_filter 0, arp_ignore 0, forwarding 1, IPv6 on; the nft guard alone)" \
             eval '[ "$c" -eq 0 ] && [ "$c2" -eq 0 ] && [ "$c3" -eq 0 ] && ! eperm "$host_out"'
     fi
 
-    # 5: lateral, and its control on the bottle_isolation=false network
+    # 5: lateral, and its control on the client_isolation=false network
     reset "$B"
     probe_lateral "$A" "$B_MAC" "$B_IP"
     c=$(count "$B" lat_tcp) c2=$(count "$B" lat_udp) got=$(count "$B" from_a)
@@ -355,7 +391,7 @@ run_cases() {
     sink "$B2" "lat_tcp ip saddr $a2ip tcp dport $PORT" "lat_udp ip saddr $a2ip udp dport 53"
     probe_lateral "$A2" "$b2mac" "$b2ip"
     c=$(count "$B2" lat_tcp) c2=$(count "$B2" lat_udp)
-    check "5 [$mode] control: the same probe on $OPEN (bottle_isolation=false) arrives: B2 counted $c TCP, $c2 UDP" \
+    check "5 [$mode] control: the same probe on $OPEN (client_isolation=false) arrives: B2 counted $c TCP, $c2 UDP" \
         eval '[ "$c" -gt 0 ] && [ "$c2" -gt 0 ]'
     "$P" rm -f -t 0 "$A2" "$B2" >/dev/null
 
@@ -382,7 +418,7 @@ run_cases NET_RAW,NET_ADMIN
 
 # ---- controls with the guard table deleted (A has NET_RAW,NET_ADMIN) --------
 
-section "controls: table bridge $GUARD deleted, the same probes"
+section "controls: every guard layer of $ENCLAVE_BR stripped, the same probes"
 "$P" start "$SENTRY" >/dev/null
 SMAC=$(mac_of "$SENTRY")
 sink "$SENTRY" "spoof_ip ip saddr $B_IP" "spoof_mac ether saddr $FAKE_MAC"
@@ -390,7 +426,7 @@ nsx "$B" nft delete table netdev nlsink
 sink "$B" "claim arp saddr ip $GW ether saddr != $SMAC"
 cx "$B" "nc -w 1 $GW 9 </dev/null" >/dev/null    # B resolves $GW (SENTRY)
 before=$(neigh_mac "$B" "$GW")
-if "$P" --exec nft delete table bridge "$GUARD"; then
+if strip_guards; then
     sleep 1.1
     reset "$B"
     probe_claim
@@ -411,7 +447,7 @@ if "$P" --exec nft delete table bridge "$GUARD"; then
     guard_only
     host_reset
     probe_host
-    c=$(host_count listener) c2=$(host_count metadata) c3=$(host_count to_host bridge)
+    c=$(host_count listener) c2=$(host_count metadata) c3=$(host_count to_host netdev)
     c6=$(host_count listener6)
     check "4 control: without the guard, the bridge handed the host $c3 IPv4 frames, host counted $c SYNs to :$PORT (on-link $UPLINK_GW, and $c6 over IPv6 link-local), routed $c2 packets to $META (dropped by $HOST_TABLE before they leave)" \
         eval '[ "$c" -gt "$c6" ] && [ "$c6" -gt 0 ] && [ "$c2" -gt 0 ] && [ "$c3" -gt 0 ]'
@@ -424,7 +460,7 @@ if "$P" --exec nft delete table bridge "$GUARD"; then
     check "8 control: without the guard and without the SENTRY, A's on-link probe through the enclave bridge reaches SINK (host forwards it; SINK counted $c)" \
         test "$c" -gt 0
 else
-    nok "controls: could not delete table bridge $GUARD"
+    nok "controls: could not strip the guards (table netdev $GUARD)"
 fi
 echo "# host: $(host_count escaped) packets dropped on their way off the machine"
 
