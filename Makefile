@@ -131,7 +131,7 @@ check:
 	$(MAKE) --no-print-directory check-upstream
 	@echo "==> [5/6] container-libs' libnetwork tests, stock vs patched"
 	$(MAKE) --no-print-directory check-container-libs
-	@echo "==> [6/6] real podman: smoke, e2e, SENTRY/BOTTLE scene, podman's own e2e and bats, no-leak, man pages"
+	@echo "==> [6/6] real podman: smoke, e2e, SENTRY/BOTTLE scene, podman's own e2e and bats, no-leak, fail-closed, man pages"
 	$(MAKE) --no-print-directory check-podman
 	@echo "==> make check: all green"
 
@@ -192,6 +192,7 @@ check-podman: netavark podman-images | deps-netavark deps-podman
 	$(call in_podman_sandbox,./tests/podman/smoke.sh && ./tests/podman/e2e.sh && ./tests/podman/demo.sh)
 	CACHE=$(CACHE) ./tests/podman/upstream-suites.sh e2e bats stock
 	./tests/podman/no-leak.sh
+	bats tests/podman/fail-closed.bats
 	./tests/podman/man-pages.sh
 
 # -------------------------------------------------------------- install

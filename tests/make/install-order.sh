@@ -44,6 +44,7 @@ rules=(
     "podman-patch/podman-env	$P"
     "tests/podman/images\\.sh	$P"
     "tests/podman/(smoke|e2e|demo|no-leak|upstream-suites|man-pages)\\.sh	$N $P"
+    "tests/podman/[a-z-]+\\.bats	$N $P"
     "tests/container-libs/compare\\.sh	$N $P"
     "tests/series/check\\.sh	$N $P"
     "tests/style/check\\.sh	$N $P"
