@@ -500,6 +500,72 @@ pub struct HostSnapshot {
     pub routes: Vec<Route>,
     pub nft: String,
     pub config: BTreeMap<PathBuf, Vec<u8>>,
+    /// entries added by hand (static, permanent) of every bridge's
+    /// forwarding database; learned ones come and go with traffic
+    pub fdb: Vec<String>,
+    /// the host-side settings the guards make, per bridge and port:
+    /// disable_ipv6, arp_ignore, rp_filter, and the port flags
+    pub host_side: Vec<String>,
+}
+
+/// The host-side settings of every bridge and bridge port in `host` that
+/// the guards of a gateway_mode=container network change.
+fn host_side_settings(host: &Netns) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let text = host.output(&["ip", "-d", "-j", "link", "show"])?;
+    let all: serde_json::Value = serde_json::from_str(&text)?;
+    for l in all.as_array().into_iter().flatten() {
+        let name = l["ifname"].as_str().unwrap_or_default();
+        let info = &l["linkinfo"];
+        let is_bridge = info["info_kind"] == "bridge";
+        let port = &info["info_slave_data"];
+        if !is_bridge && !port.is_object() {
+            continue;
+        }
+        let mut line = name.to_string();
+        for key in [
+            "ipv6/conf/{}/disable_ipv6",
+            "ipv4/conf/{}/arp_ignore",
+            "ipv4/conf/{}/rp_filter",
+        ] {
+            let key = format!("net/{}", key.replace("{}", name));
+            let v = host.sysctl(&key).unwrap_or_default();
+            line.push_str(&format!(
+                " {}={}",
+                key.rsplit('/').next().unwrap_or(""),
+                v.trim()
+            ));
+        }
+        if is_bridge {
+            line.push_str(&format!(
+                " no_linklocal_learn={}",
+                info["info_data"]["no_linklocal_learn"]
+            ));
+        } else {
+            for flag in ["learning", "flood", "isolated"] {
+                line.push_str(&format!(" {flag}={}", port[flag]));
+            }
+        }
+        out.push(line);
+    }
+    Ok(out)
+}
+
+/// Entries added by hand to the forwarding databases of `host`'s bridges.
+fn static_fdb_entries(host: &Netns) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for l in links(host)?
+        .into_iter()
+        .filter(|l| l.kind.as_deref() == Some("bridge"))
+    {
+        out.extend(
+            fdb(host, &l.name)?
+                .into_iter()
+                .filter(|e| e.master && e.state == "static")
+                .map(|e| e.to_string()),
+        );
+    }
+    Ok(out)
 }
 
 impl HostSnapshot {
@@ -529,6 +595,8 @@ impl HostSnapshot {
                     !p.as_os_str().to_string_lossy().ends_with('/') && *p != owner_lock
                 })
                 .collect(),
+            fdb: static_fdb_entries(host)?,
+            host_side: host_side_settings(host)?,
         })
     }
 
@@ -546,6 +614,13 @@ impl HostSnapshot {
         list("link", &self.links, &after.links, &mut d);
         list("address", &self.addresses, &after.addresses, &mut d);
         list("route", &self.routes, &after.routes, &mut d);
+        list("static fdb entry", &self.fdb, &after.fdb, &mut d);
+        list(
+            "host-side setting",
+            &self.host_side,
+            &after.host_side,
+            &mut d,
+        );
         if self.nft != after.nft {
             d.push(format!(
                 "nft ruleset changed:\n--- before\n{}\n--- after\n{}",

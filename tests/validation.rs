@@ -365,3 +365,61 @@ fn setup_failing_halfway_is_rolled_back() {
         .expect("a correct sentry after the rollback");
     assert!(pings(&bottle.ns, GW4), "bottle reaches the new sentry");
 }
+
+/// The no-residue snapshot sees what a half-done setup of a
+/// gateway_mode=container network could leave on a bridge that stays: a
+/// static FDB entry, a port flag, a host-side sysctl. Without this, the
+/// rejection tests above could not fail on such residue.
+#[test]
+fn residue_snapshot_sees_fdb_entries_port_flags_and_host_side_sysctls() {
+    let mut lab = patched_lab();
+    let net = EnclaveNet::container_mode();
+    let mut bottle = lab.container(bottle_config(&net, 0)).unwrap();
+    lab.setup(&mut bottle).expect("bottle setup");
+    let port = probe::bridge_ports(&lab.host, ENCLAVE_BRIDGE).unwrap()[0]
+        .name
+        .clone();
+    let before = host_snapshot(&lab);
+    run_in(
+        &lab.host,
+        &[
+            "bridge",
+            "fdb",
+            "add",
+            "02:00:00:00:00:99",
+            "dev",
+            &port,
+            "master",
+            "static",
+        ],
+    );
+    let after_fdb = host_snapshot(&lab);
+    run_in(
+        &lab.host,
+        &[
+            "ip",
+            "link",
+            "set",
+            &port,
+            "type",
+            "bridge_slave",
+            "isolated",
+            "off",
+        ],
+    );
+    let after_flag = host_snapshot(&lab);
+    lab.host
+        .set_sysctl(&format!("net/ipv4/conf/{ENCLAVE_BRIDGE}/arp_ignore"), "0")
+        .unwrap();
+    let after_sysctl = host_snapshot(&lab);
+    let seen = |a: &HostSnapshot, b: &HostSnapshot, what: &str| {
+        let d = a.diff(b);
+        assert!(
+            d.iter().any(|l| l.contains(what)),
+            "the snapshot missed {what}: {d:?}"
+        );
+    };
+    seen(&before, &after_fdb, "02:00:00:00:00:99");
+    seen(&after_fdb, &after_flag, "isolated=");
+    seen(&after_flag, &after_sysctl, "arp_ignore=");
+}
