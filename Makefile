@@ -113,6 +113,8 @@ FORCE:
 # The podman side: podman v6 + container-libs common, same fetch / pristine /
 # git am / refresh scheme as netavark.
 include podman-patch/podman.mk
+# Quadlet: build/bin/quadlet from the patched tree, make check-quadlet.
+include podman-patch/quadlet.mk
 
 harness: | deps-netavark
 	CARGO_TARGET_DIR=$(HARNESS_TARGET_DIR) $(CARGO) build --release --locked
