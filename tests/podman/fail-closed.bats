@@ -337,3 +337,25 @@ teardown() {
     say "BOTTLE -> outside sink $(counter allowed), host $(escaped) (SENTRY's ip_forward $(P exec "$SENTRY" cat /proc/sys/net/ipv4/ip_forward))"
     [ "$(leaked)" -eq 0 ]
 }
+
+# ---- §5: no silent no-ops -------------------------------------------------------
+
+@test "no silent no-ops: network DNS servers and port mappings on the enclave are refused with why; a SENTRY publishes its port on its uplink" {
+    run P network update --dns-add 192.0.2.53 "$ENCLAVE"
+    say "network update --dns-add: rc $status: ${output##*Error: }"
+    [ "$status" -ne 0 ]
+    [[ $output == *"has gateway_mode=container: its gateway container serves DNS"* ]]
+    [ "$(P network inspect -f '{{len .NetworkDNSServers}}' "$ENCLAVE")" = 0 ]
+    run P run --rm -p 18236:80 --network "$ENCLAVE" bottle true
+    say "run -p on the enclave only: rc $status: ${output##*Error: }"
+    [ "$status" -ne 0 ]
+    [[ $output == *"port mappings need a network the host routes: $ENCLAVE has gateway_mode=container"* ]]
+    # the network still works: nothing was stored
+    run_example_sentry --cap-add NET_ADMIN -p 18236:53/udp
+    run_bottle
+    reset_counters
+    reach "$ALLOWED"
+    say "SENTRY with -p 18236:53/udp (published on its uplink): running; BOTTLE -> allowed sink $(counter allowed)"
+    [ "$(counter allowed)" -gt 0 ]
+    P port "$SENTRY" | grep -q '18236'
+}
