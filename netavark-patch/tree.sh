@@ -9,6 +9,8 @@
 #   tree.sh apply DIR SERIES    git am every patch of SERIES/series onto DIR
 #   tree.sh refresh DIR SERIES  rewrite SERIES/*.patch and SERIES/series from
 #                               the commits upstream..HEAD of DIR
+#   tree.sh submit DIR OUT      the commits upstream..HEAD of DIR as patches in
+#                               OUT, authored and signed off by your git identity
 #   tree.sh status DIR SERIES   warn when DIR's commits and SERIES differ
 #   tree.sh quilt-check SERIES  check that `quilt push -a` applies SERIES to
 #                               a fresh pristine copy
@@ -58,8 +60,7 @@ cmd_pristine() {
     rmdir "$tmp"
     pristine_env
     git -C "$dir" init -q -b as-gateway
-    git -C "$dir" config user.name "as-gateway developer"
-    git -C "$dir" config user.email "as-gateway@localhost"
+    series_configure_identity "$dir"
     # The crate ships build leftovers that upstream's .gitignore would hide;
     # force-add so the pristine commit is byte-for-byte the crate.
     git -C "$dir" add -A -f .
@@ -94,6 +95,7 @@ case "${1:-}" in
     pristine) cmd_pristine "$2" ;;
     apply) cmd_apply "$2" "$3" ;;
     refresh) cmd_refresh "$2" "$3" ;;
+    submit) series_submit "$2" "$3" ;;
     quilt-check) cmd_quilt_check "$2" ;;
     status) cmd_status "$2" "$3" ;;
     *) sed -n '2,18p' "$0" >&2; exit 2 ;;

@@ -89,8 +89,7 @@ cmd_pristine() {
     say "verified the copy in $dir hashes to $h1"
     pristine_env "$name"
     git -C "$dir" init -q -b as-gateway
-    git -C "$dir" config user.name "as-gateway developer"
-    git -C "$dir" config user.email "as-gateway@localhost"
+    series_configure_identity "$dir"
     git -C "$dir" config as-gateway.module "$module"
     git -C "$dir" config as-gateway.version "$version"
     # Module zips keep files that upstream's .gitignore would hide; force-add
@@ -129,6 +128,7 @@ case "${1:-}" in
     pristine) cmd_pristine "$2" "$3" ;;
     apply) cmd_apply "$2" "$3" ;;
     refresh) cmd_refresh "$2" "$3" ;;
+    submit) series_submit "$2" "$3" ;;
     quilt-check) cmd_quilt_check "$2" "$3" ;;
     status) cmd_status "$2" "$3" ;;
     *) sed -n '2,22p' "$0" >&2; exit 2 ;;

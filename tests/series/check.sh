@@ -5,7 +5,10 @@
 #  2. `quilt push -a` applies it to a plain copy of the upstream source,
 #     with the same result as git am;
 #  3. refreshing the series from that tree reproduces patches/ byte for byte;
-#  4. every patch carries Signed-off-by, a message body that explains it,
+#  4. the committed patches carry no identity (no From:, no Signed-off-by)
+#     and author dates in series order, and `tree.sh submit` turns them into
+#     patches authored and signed off by the submitter; every patch has a
+#     message body that explains it,
 #     and tests and docs in the same commit.
 #
 #   tests/series/check.sh [netavark|container-libs|podman ...]   (default: all)
@@ -42,6 +45,10 @@ plain_copy() {
             cp -R --no-preserve=mode,ownership "$src" "$2"
             chmod -R u+w "$2" ;;
     esac
+}
+
+series_files() { # SERIES_DIR: the patch files of its series file, in order
+    grep -v -e '^#' -e '^[[:space:]]*$' "$1/series" | sed 's/[[:space:]].*//'
 }
 
 tree_sh() { # SERIES: the tree.sh that manages it
@@ -111,15 +118,52 @@ check_series() {
         bad "$name: refresh is not stable: $(cat "$work/$name-refresh.log")"
     fi
 
-    # 4. upstream commit hygiene, per patch
+    # 4. no identity in what is committed; the submitter's, when submitted
+    local p dates
+    for p in $(series_files "$series"); do
+        if grep -qE '^(From|Signed-off-by): ' "$series/$p"; then
+            bad "$name: $p carries an identity (From: or Signed-off-by:); 'make refresh-patches' strips it"
+        fi
+    done
+    dates=$(for p in $(series_files "$series"); do date -d "$(sed -n '/^Date: /{s/^Date: //p;q}' "$series/$p")" +%s; done)
+    if [ "$dates" = "$(sort -n -u <<<"$dates")" ]; then
+        ok "$name: no identity in the committed patches; author dates follow the series order"
+    else
+        bad "$name: author dates do not follow the series order"
+    fi
+    local submitted="$work/$name-submitted" who="Test Submitter <test.submitter@example.org>"
+    if GIT_CONFIG_COUNT=2 GIT_CONFIG_KEY_0=user.name GIT_CONFIG_VALUE_0="Test Submitter" \
+        GIT_CONFIG_KEY_1=user.email GIT_CONFIG_VALUE_1=test.submitter@example.org \
+        "$ts" submit "$am" "$submitted" 2>"$work/$name-submit.log"; then
+        local signed=0 authored=0 total=0
+        for p in "$submitted"/*.patch; do
+            total=$((total + 1))
+            grep -qx "From: $who" "$p" && authored=$((authored + 1))
+            grep -qx "Signed-off-by: $who" "$p" && signed=$((signed + 1))
+        done
+        if [ "$total" -eq "$n" ] && [ "$authored" -eq "$n" ] && [ "$signed" -eq "$n" ]; then
+            ok "$name: submit: $n patch(es) authored and signed off by the submitter"
+        else
+            bad "$name: submit: $total patch(es), $authored authored and $signed signed off by the submitter (want $n)"
+        fi
+    else
+        bad "$name: submit failed: $(cat "$work/$name-submit.log")"
+    fi
+    if GIT_CONFIG_COUNT=2 GIT_CONFIG_KEY_0=user.name GIT_CONFIG_VALUE_0="as-gateway developer" \
+        GIT_CONFIG_KEY_1=user.email GIT_CONFIG_VALUE_1=as-gateway@localhost \
+        "$ts" submit "$am" "$work/$name-placeholder" 2>/dev/null; then
+        bad "$name: submit accepted a placeholder identity"
+    else
+        ok "$name: submit refuses a placeholder identity"
+    fi
+
+    # 5. upstream commit hygiene, per patch
     local commit subject body files added
     for commit in $(git -C "$am" rev-list --reverse upstream..HEAD); do
         subject=$(git -C "$am" log -1 --format=%s "$commit")
         body=$(git -C "$am" log -1 --format=%b "$commit" | grep -v -e '^Signed-off-by:' -e '^[[:space:]]*$' | wc -l)
         files=$(git -C "$am" diff-tree --no-commit-id --name-only -r "$commit")
         added=$(git -C "$am" show --format= "$commit" -- . ':!*_test.go' | grep '^+' || true)
-        git -C "$am" log -1 --format=%b "$commit" | grep -q '^Signed-off-by: ' \
-            || bad "$name: $subject: no Signed-off-by"
         [ "$body" -ge 3 ] || bad "$name: $subject: the message body does not explain why (fewer than 3 lines)"
         has_tests "$name" "$files" "$added" || bad "$name: $subject: no tests in the same commit"
         has_docs "$name" "$files" "$added" "$(git -C "$am" log -1 --format=%b "$commit")" || bad "$name: $subject: no docs in the same commit"
