@@ -29,7 +29,7 @@ SERIES      := patches/netavark
 SERIES_FILES := $(SERIES)/series $(wildcard $(SERIES)/*.patch)
 NETAVARK_BINS := netavark netavark-connection-tester netavark-dhcp-proxy-client
 
-.PHONY: all help deps deps-netavark netavark refresh-patches reset-netavark harness check \
+.PHONY: all help deps deps-netavark netavark refresh-patches reset-netavark submit-patches harness check \
         check-make check-series check-style check-harness check-upstream check-container-libs \
         check-podman bench demo \
         install clean distclean
@@ -196,6 +196,15 @@ check-podman: netavark podman-images | deps-netavark deps-podman
 	./tests/podman/no-leak.sh
 	bats tests/podman/fail-closed.bats
 	./tests/podman/man-pages.sh
+
+# The three series as their submitter sends them: authored and signed off by
+# the git identity of whoever runs it (tree.sh submit), in $(OUT)/<series>/.
+OUT ?= build/outbox
+submit-patches: $(TREE)/.as-gateway-stamp $(PODMAN_TREE)/.as-gateway-stamp $(COMMON_TREE)/.as-gateway-stamp | deps-netavark deps-podman
+	rm -rf $(OUT)
+	./netavark-patch/tree.sh submit $(TREE) $(OUT)/netavark
+	./podman-patch/tree.sh submit $(COMMON_TREE) $(OUT)/container-libs
+	./podman-patch/tree.sh submit $(PODMAN_TREE) $(OUT)/podman
 
 # -------------------------------------------------------------- install
 install: $(BIN)/netavark
