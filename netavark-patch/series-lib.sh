@@ -145,7 +145,7 @@ series_submit() {
     local dir=$1 out=$2 ident name email tmp base i=0 c
     ident=$(series_identity)
     case "$ident" in
-        "" | *@localhost\> | *.invalid\> | *@localhost | *.invalid)
+        "" | *@localhost\> | *.invalid\> | *.example\> | *@localhost | *.invalid | *.example)
             die "no usable git identity ('$ident'): set your own with git config user.name / user.email" ;;
     esac
     name=${ident% <*}
@@ -157,9 +157,11 @@ series_submit() {
     git -C "$tmp/tree" checkout -q -b submit upstream
     for c in $(git -C "$dir" rev-list --reverse upstream..HEAD); do
         git -C "$tmp/tree" cherry-pick --allow-empty "$c" >/dev/null
+        # only the submitter signs off: sign-offs the work tree carries go
+        git -C "$tmp/tree" log -1 --format=%B | grep -v '^Signed-off-by: ' >"$tmp/msg"
         GIT_AUTHOR_NAME=$name GIT_AUTHOR_EMAIL=$email GIT_COMMITTER_NAME=$name GIT_COMMITTER_EMAIL=$email \
             GIT_COMMITTER_DATE="@$((base + i * SERIES_DATE_STEP))" \
-            git -C "$tmp/tree" commit -q --amend --no-edit --reset-author --signoff \
+            git -C "$tmp/tree" commit -q --amend --reset-author --signoff --cleanup=strip -F "$tmp/msg" \
             --date="@$((base + i * SERIES_DATE_STEP))"
         i=$((i + 1))
     done

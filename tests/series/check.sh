@@ -139,7 +139,8 @@ check_series() {
         for p in "$submitted"/*.patch; do
             total=$((total + 1))
             grep -qx "From: $who" "$p" && authored=$((authored + 1))
-            grep -qx "Signed-off-by: $who" "$p" && signed=$((signed + 1))
+            [ "$(grep -c '^Signed-off-by: ' "$p")" = 1 ] && grep -qx "Signed-off-by: $who" "$p" \
+                && signed=$((signed + 1))
         done
         if [ "$total" -eq "$n" ] && [ "$authored" -eq "$n" ] && [ "$signed" -eq "$n" ]; then
             ok "$name: submit: $n patch(es) authored and signed off by the submitter"
