@@ -115,6 +115,8 @@ FORCE:
 include podman-patch/podman.mk
 # Quadlet: build/bin/quadlet from the patched tree, make check-quadlet.
 include podman-patch/quadlet.mk
+# Rootless podman: make deps-rootless, make check-rootless.
+include podman-patch/rootless.mk
 
 harness: | deps-netavark
 	CARGO_TARGET_DIR=$(HARNESS_TARGET_DIR) $(CARGO) build --release --locked

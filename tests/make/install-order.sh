@@ -11,6 +11,7 @@
 # that uses a tool (rules below) must come after the installer of that tool:
 #   N  ./tests/install-deps.sh          (make deps-netavark: Rust, protoc, git, quilt, bats, nft, ...)
 #   P  ./podman-patch/install-runtime.sh (make deps-podman: Go, gcc, libseccomp-dev, xxd, runc, conmon, ...)
+#   R  ./tests/podman/rootless/install.sh (make deps-rootless: uidmap, pasta, the test user)
 # Checking every target on its own, file targets included, checks the graph
 # and not just one serial order: a target that relies on a sibling
 # prerequisite to have run the installer first (e.g. `netavark: deps
@@ -31,6 +32,7 @@ unset MAKEFLAGS MFLAGS GNUMAKEFLAGS MAKELEVEL MAKEOVERRIDES
 
 N=./tests/install-deps.sh
 P=./podman-patch/install-runtime.sh
+RL=./tests/podman/rootless/install.sh
 # "ERE<TAB>installers" - the line needs every installer listed; "A|B" means
 # either one (both install git).  Matched against each command line make
 # prints; echo/printf lines (messages) are not uses.
@@ -45,6 +47,7 @@ rules=(
     "tests/podman/images\\.sh	$P"
     "tests/podman/(smoke|e2e|demo|no-leak|upstream-suites|man-pages)\\.sh	$N $P"
     "tests/podman/[a-z-]+\\.bats	$N $P"
+    "tests/podman/rootless\\.bats	$N $P $RL"
     "tests/container-libs/compare\\.sh	$N $P"
     "tests/series/check\\.sh	$N $P"
     "tests/style/check\\.sh	$N $P"
@@ -81,6 +84,7 @@ for t in $targets; do
     while IFS= read -r line; do
         case $line in *"$N"*) have+="$N " ;; esac
         case $line in *"$P"*) have+="$P " ;; esac
+        case $line in *"$RL"*) have+="$RL " ;; esac
         [[ $line =~ ^[[:space:]]*(echo|printf)[[:space:]] ]] && continue
         for r in "${rules[@]}"; do
             re=${r%%$'\t'*} need=${r#*$'\t'}
