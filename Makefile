@@ -117,6 +117,8 @@ include podman-patch/podman.mk
 include podman-patch/quadlet.mk
 # Rootless podman: make deps-rootless, make check-rootless.
 include podman-patch/rootless.mk
+# podman machine: make machine-context, make check-machine.
+include podman-patch/machine/machine.mk
 
 harness: | deps-netavark
 	CARGO_TARGET_DIR=$(HARNESS_TARGET_DIR) $(CARGO) build --release --locked
