@@ -50,6 +50,8 @@ help:
 	@echo "make install DESTDIR= install the patched netavark"
 	@echo "make podman           fetch podman + container-libs, apply their series, build $(BIN)/podman"
 	@echo "make check-podman-smoke  real containers with $(BIN)/podman and our netavark"
+	@echo "make check-compose    tests/podman/compose/compose.yaml with podman-compose (PyPI + patches/podman-compose)"
+	@echo "                      and docker compose (Go module proxy) on the patched podman's compat API"
 
 # ---------------------------------------------------------------- setup
 # The installers, one per toolset:
@@ -119,6 +121,8 @@ include podman-patch/quadlet.mk
 include podman-patch/rootless.mk
 # podman machine: make machine-context, make check-machine.
 include podman-patch/machine/machine.mk
+# Compose: podman-compose (fourth series) and docker compose, make check-compose.
+include podman-compose-patch/compose.mk
 
 harness: | deps-netavark
 	CARGO_TARGET_DIR=$(HARNESS_TARGET_DIR) $(CARGO) build --release --locked
@@ -145,8 +149,8 @@ check:
 check-make:
 	./tests/make/install-order.sh
 
-check-series: $(TREE)/.as-gateway-stamp | deps-netavark deps-podman
-	./tests/series/check.sh netavark container-libs podman
+check-series: $(TREE)/.as-gateway-stamp | deps-netavark deps-podman deps-compose
+	./tests/series/check.sh netavark container-libs podman podman-compose
 
 check-style: netavark podman | deps-netavark deps-podman
 	./tests/style/check.sh

@@ -11,6 +11,7 @@
 # that uses a tool (rules below) must come after the installer of that tool:
 #   N  ./tests/install-deps.sh          (make deps-netavark: Rust, protoc, git, quilt, bats, nft, ...)
 #   P  ./podman-patch/install-runtime.sh (make deps-podman: Go, gcc, libseccomp-dev, xxd, runc, conmon, ...)
+#   C  ./podman-compose-patch/install-deps.sh (make deps-compose: python3, pip, PyYAML, python-dotenv)
 #   R  ./tests/podman/rootless/install.sh (make deps-rootless: uidmap, pasta, the test user)
 # Checking every target on its own, file targets included, checks the graph
 # and not just one serial order: a target that relies on a sibling
@@ -32,6 +33,7 @@ unset MAKEFLAGS MFLAGS GNUMAKEFLAGS MAKELEVEL MAKEOVERRIDES
 
 N=./tests/install-deps.sh
 P=./podman-patch/install-runtime.sh
+C=./podman-compose-patch/install-deps.sh
 RL=./tests/podman/rootless/install.sh
 # "ERE<TAB>installers" - the line needs every installer listed; "A|B" means
 # either one (both install git).  Matched against each command line make
@@ -49,8 +51,11 @@ rules=(
     "tests/podman/[a-z-]+\\.bats	$N $P"
     "tests/podman/rootless\\.bats	$N $P $RL"
     "tests/container-libs/compare\\.sh	$N $P"
-    "tests/series/check\\.sh	$N $P"
+    "tests/series/check\\.sh	$N $P $C"
     "tests/style/check\\.sh	$N $P"
+    "podman-compose-patch/tree\\.sh	$N $C"
+    "podman_compose\\.py|-m unittest	$C"
+    "tests/podman/compose\\.bats	$N $P $C"
     "${c}git[[:space:]]	$N|$P"
 )
 declare -A matched=()
@@ -84,6 +89,7 @@ for t in $targets; do
     while IFS= read -r line; do
         case $line in *"$N"*) have+="$N " ;; esac
         case $line in *"$P"*) have+="$P " ;; esac
+        case $line in *"$C"*) have+="$C " ;; esac
         case $line in *"$RL"*) have+="$RL " ;; esac
         [[ $line =~ ^[[:space:]]*(echo|printf)[[:space:]] ]] && continue
         for r in "${rules[@]}"; do

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Checks of the three patch series themselves (patches/netavark,
-# patches/container-libs, patches/podman).  For each:
+# Checks of the four patch series themselves (patches/netavark,
+# patches/container-libs, patches/podman, patches/podman-compose).  For each:
 #  1. `git am` applies it to a fresh pristine tree;
 #  2. `quilt push -a` applies it to a plain copy of the upstream source,
 #     with the same result as git am;
@@ -11,7 +11,7 @@
 #     message body that explains it,
 #     and tests and docs in the same commit.
 #
-#   tests/series/check.sh [netavark|container-libs|podman ...]   (default: all)
+#   tests/series/check.sh [netavark|container-libs|podman|podman-compose ...]   (default: all)
 set -euo pipefail
 shopt -s inherit_errexit
 
@@ -28,6 +28,7 @@ pristine() {
         netavark)       "$top/netavark-patch/tree.sh" pristine "$2" ;;
         container-libs) "$top/podman-patch/tree.sh" pristine common "$2" ;;
         podman)         "$top/podman-patch/tree.sh" pristine podman "$2" ;;
+        podman-compose) "$top/podman-compose-patch/tree.sh" pristine "$2" ;;
     esac
 }
 
@@ -44,6 +45,10 @@ plain_copy() {
             src=$("$top/podman-patch/tree.sh" fetch "$src" 2>/dev/null)
             cp -R --no-preserve=mode,ownership "$src" "$2"
             chmod -R u+w "$2" ;;
+        podman-compose)
+            mkdir "$work/sdist"
+            tar -xzf "$("$top/podman-compose-patch/tree.sh" fetch 2>/dev/null)" -C "$work/sdist"
+            mv "$work"/sdist/podman_compose-* "$2" ;;
     esac
 }
 
@@ -52,7 +57,11 @@ series_files() { # SERIES_DIR: the patch files of its series file, in order
 }
 
 tree_sh() { # SERIES: the tree.sh that manages it
-    if [ "$1" = netavark ]; then echo "$top/netavark-patch/tree.sh"; else echo "$top/podman-patch/tree.sh"; fi
+    case "$1" in
+        netavark)       echo "$top/netavark-patch/tree.sh" ;;
+        podman-compose) echo "$top/podman-compose-patch/tree.sh" ;;
+        *)              echo "$top/podman-patch/tree.sh" ;;
+    esac
 }
 
 # has_tests SERIES FILES ADDED: the commit adds or changes tests, in that
@@ -62,6 +71,7 @@ has_tests() {
         netavark) grep -q '^test/' <<<"$2" || grep -q '#\[test\]' <<<"$3" ;;
         container-libs) grep -q '_test\.go$' <<<"$2" ;;
         podman) grep -qE '^test/(e2e|system|apiv2)/' <<<"$2" ;;
+        podman-compose) grep -qE '^tests/(unit|integration)/' <<<"$2" ;;
     esac
 }
 
@@ -76,6 +86,8 @@ has_docs() {
     case "$1" in
         container-libs)
             grep -qE '(^docs/|\.md$)' <<<"$2" || grep -qE '^\+[[:space:]]*// ' <<<"$3" ;;
+        # podman-compose documents a change with a towncrier news fragment
+        podman-compose) grep -qE '(^docs/|^newsfragments/|\.md$)' <<<"$2" ;;
         *) grep -qE '(^docs/|\.md$)' <<<"$2" ;;
     esac
 }
@@ -173,10 +185,10 @@ check_series() {
     rm -rf "$am" "$plain"
 }
 
-[ $# -gt 0 ] || set -- netavark container-libs podman
+[ $# -gt 0 ] || set -- netavark container-libs podman podman-compose
 for name in "$@"; do
     case "$name" in
-        netavark|container-libs|podman) check_series "$name" ;;
+        netavark|container-libs|podman|podman-compose) check_series "$name" ;;
         *) echo "unknown series '$name'" >&2; exit 2 ;;
     esac
 done
