@@ -43,6 +43,7 @@ PODMAN_COMPOSE=$root/build/src/podman-compose/podman_compose.py
 DOCKER_COMPOSE=$root/build/bin/docker-compose
 SOCK=$AS_GATEWAY_PODMAN_STATE/compose-api.sock
 ENCLAVE=asgwc-enclave UPLINK=asgwc-uplink SENTRY=asgwc-sentry BOTTLE=asgwc-bottle
+ENCLAVE_BR=asgwcen UPLINK_BR=asgwcup
 ENCLAVE_NET=10.247.0.0/24 GW=10.247.0.2 UPLINK_NET=10.248.0.0/24 UPLINK_HOST=10.248.0.1
 ALLOWED_PORT=18096 DENIED_PORT=18097
 
@@ -70,7 +71,6 @@ wait_for() {
     return 1
 }
 sentry_ready() { P logs "$SENTRY" 2>&1 | grep -q '^sentry: ready'; }
-enclave_bridge() { P network inspect -f '{{.NetworkInterface}}' "$ENCLAVE"; }
 
 # the listener on the uplink bridge's host address: one line per accepted
 # connection, the peer's address, in $BATS_FILE_TMPDIR/conn.PORT
@@ -162,15 +162,15 @@ teardown_file() {
 }
 
 @test "$FRONTEND: podman network inspect: the enclave is gateway_mode=container with the file's subnet and gateway, internal, without DNS" {
-    run P network inspect -f '{{.Options}} {{range .Subnets}}{{.Subnet}} {{.Gateway}}{{end}} internal={{.Internal}} dns={{.DNSEnabled}}' "$ENCLAVE"
+    run P network inspect -f '{{.Options}} {{range .Subnets}}{{.Subnet}} {{.Gateway}}{{end}} internal={{.Internal}} dns={{.DNSEnabled}} {{.NetworkInterface}}' "$ENCLAVE"
     say "$output"
-    [ "$output" = "map[gateway_mode:container] $ENCLAVE_NET $GW internal=true dns=false" ]
+    [ "$output" = "map[gateway_mode:container] $ENCLAVE_NET $GW internal=true dns=false $ENCLAVE_BR" ]
 }
 
 @test "$FRONTEND: the host's enclave bridge holds no gateway address (nor any address)" {
-    br=$(enclave_bridge)
-    run ip -o addr show dev "$br"
-    say "$br: ${output:-no address}"
+    run ip -o addr show dev "$ENCLAVE_BR"
+    say "$ENCLAVE_BR: ${output:-no address}"
+    [ "$status" -eq 0 ]
     [[ $output != *" inet "* ]]
     [[ $output != *" inet6 "* ]]
     run ip -4 -o addr show to "$GW"
@@ -243,7 +243,6 @@ teardown_file() {
 }
 
 @test "$FRONTEND: down removes both containers and both networks; no bridge or netavark rule is left" {
-    br=$(enclave_bridge)
     run compose down -t 0
     say "$(tail -n 4 <<<"$output")"
     [ "$status" -eq 0 ]
@@ -253,7 +252,8 @@ teardown_file() {
     run P network ls --format '{{.Name}}'
     [[ $output != *"$ENCLAVE"* ]]
     [[ $output != *"$UPLINK"* ]]
-    ! ip link show "$br" 2>/dev/null
+    ! ip link show "$ENCLAVE_BR" 2>/dev/null
+    ! ip link show "$UPLINK_BR" 2>/dev/null
     run nft list ruleset
     [[ $output != *"$ENCLAVE_NET"* ]]
     [[ $output != *"$UPLINK_NET"* ]]
