@@ -32,13 +32,23 @@
 # positive control with the same probe that counts more than zero.
 #
 #   bats tests/podman/rootless.bats        (as root; make check-rootless)
+#   AS_GATEWAY_ROOTFUL=1 bats tests/podman/rootless.bats
+#       the same checks with rootful podman (podman-patch/podman-env, state
+#       /var/tmp/as-gateway/podman-rl-rootful): the bridges are then in the
+#       host's namespace, and the pasta control is skipped (no pasta)
 #
 # Needs: build/bin/podman, build/bin/netavark, and what
 # tests/podman/rootless/install.sh installs (pasta, uidmap, the test user);
 # skips the whole file, saying which, when one is missing.
 
 root=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
+ROOTFUL=${AS_GATEWAY_ROOTFUL:-}
+[ "$ROOTFUL" = 0 ] && ROOTFUL=
 R=$root/podman-patch/podman-env-rootless
+if [ -n "$ROOTFUL" ]; then
+    R=$root/podman-patch/podman-env
+    export AS_GATEWAY_PODMAN_STATE=${AS_GATEWAY_PODMAN_STATE:-/var/tmp/as-gateway/podman-rl-rootful}
+fi
 export AS_GATEWAY_NETAVARK=${AS_GATEWAY_NETAVARK:-$root/build/bin/netavark}
 export AS_GATEWAY_ROOTLESS_STATE=${AS_GATEWAY_ROOTLESS_STATE:-/var/tmp/as-gateway/podman-rootless}
 # the images are built by rootful podman in its own state dir, then loaded
@@ -61,9 +71,13 @@ say() { echo "# $*" >&3; }
 P() { "$R" "$@"; }
 pid_of() { P inspect -f '{{.State.Pid}}' "$1"; }
 # nsx CONTAINER CMD...: CMD in CONTAINER's network namespace (real root, from the sandbox)
-nsx() { local pid; pid=$(pid_of "$1"); shift; "$R" --root nsenter -t "$pid" -n "$@"; }
-# rl CMD...: CMD in the rootless network namespace, as the user's root-in-userns
-rl() { "$R" --unshare "$@"; }
+nsx() {
+    local pid; pid=$(pid_of "$1"); shift
+    if [ -n "$ROOTFUL" ]; then "$R" --exec nsenter -t "$pid" -n "$@"; else "$R" --root nsenter -t "$pid" -n "$@"; fi
+}
+# rl CMD...: CMD where the bridges are: in the rootless network namespace, as
+# the user's root-in-userns; rootful, on the host
+rl() { if [ -n "$ROOTFUL" ]; then "$@"; else "$R" --unshare "$@"; fi; }
 cx() { P exec "$1" sh -c "$2" 2>&1; }
 mac_of() { P exec "$1" cat /sys/class/net/eth0/address; }
 # gw_mac: the SENTRY's MAC on the enclave (the interface holding $GW)
@@ -116,6 +130,7 @@ prereq() {
     [ "$(id -u)" = 0 ] || { echo "needs root (it runs podman as the test user)"; return; }
     [ -x "$root/build/bin/podman" ] || { echo "no build/bin/podman: make podman"; return; }
     [ -x "$AS_GATEWAY_NETAVARK" ] || { echo "no $AS_GATEWAY_NETAVARK: make netavark"; return; }
+    [ -z "$ROOTFUL" ] || return 0
     command -v newuidmap >/dev/null || { echo "no newuidmap (uidmap): tests/podman/rootless/install.sh"; return; }
     ls /usr/local/libexec/as-gateway/passt-*/pasta >/dev/null 2>&1 || { echo "no pasta: tests/podman/rootless/install.sh"; return; }
     id "${AS_GATEWAY_ROOTLESS_USER:-asgw-rootless}" >/dev/null 2>&1 || { echo "no test user: tests/podman/rootless/install.sh"; return; }
@@ -140,7 +155,10 @@ cleanup() {
 setup_file() {
     local why
     why=$(prereq)
-    [ -z "$why" ] || skip "$why"
+    # bats 1.8 cannot skip from setup_file (it reports "setup_file failed"):
+    # setup() skips every test with the reason instead
+    if [ -n "$why" ]; then export ROOTLESS_SKIP=$why; return 0; fi
+    touch "$BATS_FILE_TMPDIR/started"
     # shellcheck source=../debian-packages.sh
     . "$root/tests/debian-packages.sh"
     install_debian_packages "podman rootless tests" \
@@ -151,12 +169,16 @@ setup_file() {
     # images: built by images.sh with rootful podman in its own state, then
     # `podman save | podman load` into the user's storage (the rootful
     # import reads root-only temporary files the user could not)
-    AS_GATEWAY_PODMAN_STATE=$IMG_STATE "$root/tests/podman/images.sh" bottle sentry 2>&1 | sed 's/^/# /' >&3
     local i
-    for i in bottle sentry; do
-        AS_GATEWAY_PODMAN_STATE=$IMG_STATE "$root/podman-patch/podman-env" save "localhost/$i" | P load -q >/dev/null
-    done
-    AS_GATEWAY_PODMAN_STATE=$IMG_STATE "$root/podman-patch/podman-env" --teardown >/dev/null 2>&1 || true
+    if [ -n "$ROOTFUL" ]; then
+        "$root/tests/podman/images.sh" bottle sentry 2>&1 | sed 's/^/# /' >&3
+    else
+        AS_GATEWAY_PODMAN_STATE=$IMG_STATE "$root/tests/podman/images.sh" bottle sentry 2>&1 | sed 's/^/# /' >&3
+        for i in bottle sentry; do
+            AS_GATEWAY_PODMAN_STATE=$IMG_STATE "$root/podman-patch/podman-env" save "localhost/$i" | P load -q >/dev/null
+        done
+        AS_GATEWAY_PODMAN_STATE=$IMG_STATE "$root/podman-patch/podman-env" --teardown >/dev/null 2>&1 || true
+    fi
 
     ip netns add "$NS"
     ip link add "$HOST_VETH" type veth peer name "$NS_VETH" netns "$NS"
@@ -188,6 +210,12 @@ table inet $HOST_TABLE {
         tcp dport $PORT counter name listener
         iif lo udp dport 53 counter name dns_lo
     }
+    # rootful: never route a probe off the machine (the SENTRY's policy
+    # already drops all but the outside services; this is the backstop)
+    chain forward {
+        type filter hook forward priority -300; policy accept;
+        iifname "asgwrl*" ip daddr != 10.226.0.0/24 oifname != "asgwrl*" counter drop
+    }
 }
 EOF
     : > "$BATS_FILE_TMPDIR/pids"
@@ -208,21 +236,35 @@ EOF
         --interface-name "$ENCLAVE_BR" --opt gateway_mode=container "$ENCLAVE" >/dev/null
     P network create --subnet "$OPEN_SUBNET" --gateway "$OPEN_GW" --interface-name "$OPEN_BR" \
         --opt gateway_mode=container --opt client_isolation=false "$OPEN" >/dev/null
-    say "podman $(P --version | awk '{print $3}') rootless as $(P --exec id -un), $("$AS_GATEWAY_NETAVARK" --version), $(stdbuf -o0 "$(ls -d /usr/local/libexec/as-gateway/passt-*/pasta | tail -n1)" --version | head -n1)"
+    if [ -n "$ROOTFUL" ]; then
+        say "podman $(P --version | awk '{print $3}') ROOTFUL, $("$AS_GATEWAY_NETAVARK" --version)"
+    else
+        say "podman $(P --version | awk '{print $3}') rootless as $(P --exec id -un), $("$AS_GATEWAY_NETAVARK" --version), $(stdbuf -o0 "$(ls -d /usr/local/libexec/as-gateway/passt-*/pasta | tail -n1)" --version | head -n1)"
+    fi
+}
+
+setup() {
+    [ -z "${ROOTLESS_SKIP:-}" ] || skip "$ROOTLESS_SKIP"
 }
 
 teardown_file() {
+    # nothing to clean when setup_file skipped (a prerequisite is missing)
+    [ -e "$BATS_FILE_TMPDIR/started" ] || return 0
     cleanup
 }
 
 # ---- podman runs rootless ---------------------------------------------------
 
-@test "rootless: podman runs as the unprivileged user, with pasta for the rootless netns and our netavark" {
+@test "podman runs with our netavark (rootless: as the unprivileged user, with pasta for the rootless netns)" {
     run P info --format '{{.Host.Security.Rootless}} {{.Host.RootlessNetworkCmd}} {{.Host.NetworkBackendInfo.Path}} {{.Host.CgroupManager}} {{.Host.CgroupsVersion}}'
     say "$output"
     [ "$status" -eq 0 ]
-    [[ $output == "true pasta $AS_GATEWAY_ROOTLESS_STATE/helpers/netavark cgroupfs v2" ]]
-    [ "$(P --exec id -u)" != 0 ]
+    if [ -n "$ROOTFUL" ]; then
+        [[ $output == "false "*" $AS_GATEWAY_PODMAN_STATE/helpers/netavark cgroupfs v2" ]]
+    else
+        [[ $output == "true pasta $AS_GATEWAY_ROOTLESS_STATE/helpers/netavark cgroupfs v2" ]]
+        [ "$(P --exec id -u)" != 0 ]
+    fi
 }
 
 # ---- S: the network and the SENTRY (e2e.sh "S") ------------------------------
@@ -277,7 +319,7 @@ teardown_file() {
     ! grep -q '^nameserver' <<<"$(grep -v "^nameserver $GW\$" <<<"$output")"
 }
 
-@test "A: the enclave bridge in the rootless netns holds no address (no gateway on the bridge)" {
+@test "A: the enclave bridge (rootless: in the rootless netns) holds no address (no gateway on the bridge)" {
     run rl ip -o addr show dev "$ENCLAVE_BR"
     say "${output:-(no addresses)}"
     [ "$status" -eq 0 ]
@@ -334,6 +376,7 @@ teardown_file() {
 # ---- pasta's host side --------------------------------------------------------
 
 @test "pasta control: a plain container on the uplink reaches the host listener via $PASTA_HOST and pasta's DNS forwarder $PASTA_DNS (> 0)" {
+    [ -z "$ROOTFUL" ] || skip "rootful: no pasta"
     P run -d --name "$PLAIN" --network "$UPLINK" bottle sleep 3600 >/dev/null
     host_reset
     run fetch "$PLAIN" "$PASTA_HOST" "$PORT"
@@ -439,7 +482,7 @@ teardown_file() {
         nslookup -timeout=1 -retry=1 x.test $PASTA_DNS >/dev/null; echo done"
     local out=$output
     c=$(host_count listener) c3=$(to_host_count)
-    say "A: $(echo $(grep -o 'rc=[0-9]*' <<<"$out") | tr -s ' ' | cut -c1-80); the bridge handed the rootless netns $c3 frames; host listener counted $c, host loopback :53 $(host_count dns_lo)"
+    say "A: $(echo $(grep -o 'rc=[0-9]*' <<<"$out") | tr -s ' ' | cut -c1-80); the bridge handed its own namespace $c3 frames; host listener counted $c, host loopback :53 $(host_count dns_lo)"
     cx "$A" "for ip in $targets; do ip route del \$ip/32 dev eth0; arp -d \$ip; done" >/dev/null || true
     ! grep -qi 'not permitted' <<<"$out"
     [ "$c3" -eq 0 ]
@@ -497,7 +540,29 @@ teardown_file() {
     cx "$A" "for ip in $targets; do ip route replace \$ip/32 dev eth0; arp -s \$ip $brmac; done
         for ip in $targets; do nc -w 1 \$ip $PORT </dev/null; done" >/dev/null || true
     c3=$(to_host_count)
-    say "without the guards: B counted $c claims, B's neighbour $GW is $got (A $amac); the bridge handed the rootless netns $c3 frames"
+    say "without the guards: B counted $c claims, B's neighbour $GW is $got (A $amac); the bridge handed its own namespace $c3 frames"
     [ "$c" -gt 0 ]
     [ "$c3" -gt 0 ]
+}
+
+# ---- C: podman network connect --as-gateway (e2e.sh "C") ------------------------
+
+@test "C: podman network connect --as-gateway gives a running SENTRY the gateway of a second enclave, whose BOTTLE then routes through it" {
+    P network create --subnet 10.228.0.0/24 --gateway 10.228.0.1 --interface-name asgwrlc2 \
+        --opt gateway_mode=container "$t-enclave2" >/dev/null
+    P run -d --name "$t-bottle2" --network "$t-enclave2" bottle sleep 3600 >/dev/null
+    run P network connect --as-gateway "$t-enclave2" "$SENTRY"
+    say "${output:-connected}"
+    [ "$status" -eq 0 ]
+    run P inspect -f "{{(index .NetworkSettings.Networks \"$t-enclave2\").IPAddress}}" "$SENTRY"
+    [ "$output" = 10.228.0.1 ]
+    run cx "$t-bottle2" 'ip route; cat /etc/resolv.conf'
+    [[ $output == *"default via 10.228.0.1 "* ]]
+    grep -q '^nameserver 10.228.0.1$' <<<"$output"
+    reset_counters
+    run fetch "$t-bottle2" "$ALLOWED"
+    local c; c=$(counter allowed)
+    say "BOTTLE2 got '$output', sink counted $c"
+    [ "$output" = allowed-service ]
+    [ "$c" -gt 0 ]
 }
