@@ -24,9 +24,10 @@
 #            asgwrlop: the lateral control
 #   uplink   a plain rootless bridge, 10.225.0.0/24, bridge asgwrlup
 #   host     table inet asgwrl_host counts what arrives at the host's TCP
-#            listener 0.0.0.0:18226 and at UDP port 53 on loopback (where
-#            pasta's DNS forwarder sends); OUTSIDE's table inet sinks counts
-#            each service
+#            listener 0.0.0.0:18226, and DNS queries the user's pasta sends
+#            to the host's resolver (127.0.0.1 in the sandbox; its DNS
+#            forwarder) or (rootful) that arrive from our bridges; OUTSIDE's
+#            table inet sinks counts each service
 #
 # "Blocked" is counted: zero packets at the sink, and every zero has a
 # positive control with the same probe that counts more than zero.
@@ -65,6 +66,7 @@ NS=asgwrl-out HOST_VETH=asgwrlo0 NS_VETH=asgwrlo1
 HOST_OUT=10.226.0.1 ALLOWED=10.226.0.2 DENIED=10.226.0.3 DNS=10.226.0.53
 PORT=18226 HOST_TABLE=asgwrl_host
 PASTA_DNS=169.254.1.1 PASTA_HOST=169.254.1.2
+FAKE_MAC=02:00:5e:00:23:98
 
 say() { echo "# $*" >&3; }
 # the unprivileged podman; as root in its sandbox; in the rootless netns
@@ -81,7 +83,8 @@ rl() { if [ -n "$ROOTFUL" ]; then "$@"; else "$R" --unshare "$@"; fi; }
 cx() { P exec "$1" sh -c "$2" 2>&1; }
 mac_of() { P exec "$1" cat /sys/class/net/eth0/address; }
 # gw_mac: the SENTRY's MAC on the enclave (the interface holding $GW)
-gw_mac() { cx "$SENTRY" "cat /sys/class/net/\$(ip -o addr show to $GW | awk '{print \$2}')/address"; }
+gw_dev() { cx "$SENTRY" "ip -o addr show to $GW" | awk '{print $2}'; }
+gw_mac() { cx "$SENTRY" "cat /sys/class/net/$(gw_dev)/address"; }
 # br_mac: the enclave bridge's MAC (sysfs under `podman unshare` is the host's)
 br_mac() { rl ip -o link show dev "$ENCLAVE_BR" | grep -o 'link/ether [0-9a-f:]*' | cut -d' ' -f2; }
 ip_of() { P inspect -f "{{(index .NetworkSettings.Networks \"$2\").IPAddress}}" "$1"; }
@@ -103,7 +106,7 @@ sink() {
 table netdev rlsink {
 $names
     chain in {
-        type filter hook ingress device eth0 priority -500; policy accept;
+        type filter hook ingress device ${SINK_DEV:-eth0} priority -500; policy accept;
 $rules
     }
 }
@@ -201,6 +204,8 @@ table inet sinks {
     }
 }
 EOF
+    local rl_uid
+    rl_uid=$(id -u "${AS_GATEWAY_ROOTLESS_USER:-asgw-rootless}" 2>/dev/null || echo 65534)
     nft -f - <<EOF
 table inet $HOST_TABLE {
     counter listener {}
@@ -208,7 +213,14 @@ table inet $HOST_TABLE {
     chain input {
         type filter hook input priority -300; policy accept;
         tcp dport $PORT counter name listener
-        iif lo udp dport 53 counter name dns_lo
+        iifname "asgwrl*" udp dport 53 counter name dns_lo
+    }
+    # pasta's DNS forwarder ($PASTA_DNS) sends from the user's sockets to
+    # the resolver of its /etc/resolv.conf (the sandbox's: 127.0.0.1); only
+    # those, not other users of the host's loopback :53
+    chain output {
+        type filter hook output priority -300; policy accept;
+        meta skuid $rl_uid ip daddr 127.0.0.0/8 udp dport 53 counter name dns_lo
     }
     # rootful: never route a probe off the machine (the SENTRY's policy
     # already drops all but the outside services; this is the backstop)
@@ -287,6 +299,14 @@ teardown_file() {
     say "ip_forward, eth0, eth1: $(echo $output)"
     [ "$status" -eq 0 ]
     [ "$(echo $output)" = "0 0 0" ]
+}
+
+@test "S: with --sysctl net.ipv4.ip_forward=1 (on before its entrypoint) the SENTRY refuses to start, naming --sysctl" {
+    run P run --rm --cap-add NET_ADMIN --sysctl net.ipv4.ip_forward=1 \
+        --network "$UPLINK" --network "$ENCLAVE:as_gateway=true" sentry
+    say "${output//$'\n'/ | }"
+    [ "$status" -ne 0 ]
+    [[ $output == *--sysctl* ]]
 }
 
 # ---- A: SENTRY, then BOTTLE (e2e.sh "A") --------------------------------------
@@ -383,7 +403,7 @@ teardown_file() {
     local c; c=$(host_count listener)
     P exec "$PLAIN" timeout 4 nslookup -timeout=1 -retry=1 x.test "$PASTA_DNS" >/dev/null 2>&1 || true
     local d; d=$(host_count dns_lo)
-    say "got '$output'; host listener counted $c, host loopback :53 counted $d"
+    say "got '$output'; host listener counted $c, pasta's DNS to the host counted $d"
     [ "$output" = host-listener ]
     [ "$c" -gt 0 ]
     [ "$d" -gt 0 ]
@@ -397,7 +417,7 @@ teardown_file() {
     P exec "$BOTTLE" timeout 4 nslookup -timeout=1 -retry=1 x.test "$PASTA_DNS" >/dev/null 2>&1 || true
     local c d
     c=$(host_count listener) d=$(host_count dns_lo)
-    say "targets $targets: got '$got'; host listener counted $c, host loopback :53 counted $d"
+    say "targets $targets: got '$got'; host listener counted $c, pasta's DNS to the host counted $d"
     [ -z "$got" ]
     [ "$c" -eq 0 ]
     [ "$d" -eq 0 ]
@@ -469,6 +489,23 @@ teardown_file() {
     [ "$got" = "$smac" ]
 }
 
+@test "no-leak 2: a BOTTLE with NET_RAW,NET_ADMIN pings the SENTRY from another BOTTLE's address and from a forged MAC: the SENTRY counts 0" {
+    local smac amac bip dev c c2
+    smac=$(gw_mac) amac=$(mac_of "$A") bip=$(ip_of "$B" "$ENCLAVE") dev=$(gw_dev)
+    SINK_DEV=$dev sink "$SENTRY" "spoof_ip ip saddr $bip" "spoof_mac ether saddr $FAKE_MAC"
+    run cx "$A" "ip addr add $bip/24 dev eth0; echo rc=\$?; arp -s $GW $smac; echo rc=\$?;
+        ping -c 2 -W 1 -I $bip $GW; echo rc=\$?; ip addr del $bip/24 dev eth0"
+    local out1=$output
+    run cx "$A" "ip link set dev eth0 address $FAKE_MAC; echo rc=\$?; arp -s $GW $smac;
+        ping -c 2 -W 1 $GW; echo rc=\$?; ip link set dev eth0 address $amac"
+    local out2=$output
+    c=$(count "$SENTRY" spoof_ip) c2=$(count "$SENTRY" spoof_mac)
+    say "A: $(echo $(grep -o 'rc=[0-9]*\|[0-9]* packets transmitted' <<<"$out1$out2")); SENTRY ($dev) counted $c from $bip, $c2 from $FAKE_MAC"
+    ! grep -qi 'not permitted' <<<"$out1$out2"
+    [ "$c" -eq 0 ]
+    [ "$c2" -eq 0 ]
+}
+
 @test "no-leak 4: a BOTTLE with NET_RAW,NET_ADMIN routing pasta's and the host's addresses on-link via the bridge's MAC: 0 frames to the rootless netns, 0 at the host" {
     local brmac targets ip c c3
     brmac=$(br_mac)
@@ -482,7 +519,7 @@ teardown_file() {
         nslookup -timeout=1 -retry=1 x.test $PASTA_DNS >/dev/null; echo done"
     local out=$output
     c=$(host_count listener) c3=$(to_host_count)
-    say "A: $(echo $(grep -o 'rc=[0-9]*' <<<"$out") | tr -s ' ' | cut -c1-80); the bridge handed its own namespace $c3 frames; host listener counted $c, host loopback :53 $(host_count dns_lo)"
+    say "A: $(echo $(grep -o 'rc=[0-9]*' <<<"$out") | tr -s ' ' | cut -c1-80); the bridge handed its own namespace $c3 frames; host listener counted $c, pasta's DNS to the host $(host_count dns_lo)"
     cx "$A" "for ip in $targets; do ip route del \$ip/32 dev eth0; arp -d \$ip; done" >/dev/null || true
     ! grep -qi 'not permitted' <<<"$out"
     [ "$c3" -eq 0 ]
@@ -540,9 +577,17 @@ teardown_file() {
     cx "$A" "for ip in $targets; do ip route replace \$ip/32 dev eth0; arp -s \$ip $brmac; done
         for ip in $targets; do nc -w 1 \$ip $PORT </dev/null; done" >/dev/null || true
     c3=$(to_host_count)
-    say "without the guards: B counted $c claims, B's neighbour $GW is $got (A $amac); the bridge handed its own namespace $c3 frames"
+    local bip c4 c5
+    bip=$(ip_of "$B" "$ENCLAVE")
+    nsx "$SENTRY" nft reset counters table netdev rlsink >/dev/null
+    cx "$A" "ip addr add $bip/24 dev eth0; arp -s $GW $smac; ping -c 2 -W 1 -I $bip $GW; ip addr del $bip/24 dev eth0" >/dev/null || true
+    cx "$A" "ip link set dev eth0 address $FAKE_MAC; arp -s $GW $smac; ping -c 2 -W 1 $GW; ip link set dev eth0 address $amac" >/dev/null || true
+    c4=$(count "$SENTRY" spoof_ip) c5=$(count "$SENTRY" spoof_mac)
+    say "without the guards: B counted $c claims, B's neighbour $GW is $got (A $amac); the bridge handed its own namespace $c3 frames; SENTRY counted $c4 from B's address, $c5 from $FAKE_MAC"
     [ "$c" -gt 0 ]
     [ "$c3" -gt 0 ]
+    [ "$c4" -gt 0 ]
+    [ "$c5" -gt 0 ]
 }
 
 # ---- C: podman network connect --as-gateway (e2e.sh "C") ------------------------
