@@ -31,7 +31,7 @@ NETAVARK_BINS := netavark netavark-connection-tester netavark-dhcp-proxy-client
 
 .PHONY: all help deps deps-netavark netavark refresh-patches reset-netavark submit-patches harness check \
         check-make check-series check-style check-harness check-upstream check-container-libs \
-        check-podman bench demo \
+        check-podman bench demo rebase-main rebase-main-record \
         install clean distclean
 
 all: netavark harness
@@ -52,6 +52,10 @@ help:
 	@echo "make check-podman-smoke  real containers with $(BIN)/podman and our netavark"
 	@echo "make check-compose    tests/podman/compose/compose.yaml with podman-compose (PyPI + patches/podman-compose)"
 	@echo "                      and docker compose (Go module proxy) on the patched podman's compat API"
+	@echo "make rebase-main UPSTREAM_GIT=DIR [UPSTREAM_REF=main]"
+	@echo "                      the series on upstream's newest netavark (a git checkout):"
+	@echo "                      git am -3 + recorded resolutions, build, unit tests, our bats"
+	@echo "                      files (not part of make check: the registries do not serve main)"
 
 # ---------------------------------------------------------------- setup
 # The installers, one per toolset:
@@ -204,6 +208,24 @@ check-podman: netavark podman-images | deps-netavark deps-podman
 	./tests/podman/no-leak.sh
 	bats tests/podman/fail-closed.bats
 	./tests/podman/man-pages.sh
+
+# ------------------------------------------------- netavark main (not CI)
+# The series on upstream's newest netavark, which crates.io does not serve:
+# UPSTREAM_GIT is a git repository of netavark (a clone, or the snapshot the
+# fetch tool leaves under /work/.mirror/), UPSTREAM_REF the commit to use.
+# Conflicts are resolved by netavark-patch/main-fixups/ (see the script's
+# header).  Not part of `make check`: it needs that checkout.  The stock
+# 2.1.0 binary is the "netavark without gateway_mode" of 650's fail-closed
+# test (REBASE_MAIN_STOCK=main builds stock main instead).
+UPSTREAM_GIT ?=
+UPSTREAM_REF ?= main
+
+rebase-main: $(BIN)/netavark-stock | deps-netavark
+	CACHE=$(CACHE) ./tests/upstream/rebase-on-main.sh run "$(UPSTREAM_GIT)" "$(UPSTREAM_REF)"
+
+# After rebase-main stopped at a patch and you resolved it in build/src/netavark-main.
+rebase-main-record: | deps-netavark
+	./tests/upstream/rebase-on-main.sh record
 
 # The three series as their submitter sends them: authored and signed off by
 # the git identity of whoever runs it (tree.sh submit), in $(OUT)/<series>/.

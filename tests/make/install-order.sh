@@ -43,6 +43,7 @@ rules=(
     "${c}cargo[[:space:]]	$N"
     "netavark-patch/tree\\.sh	$N"
     "tests/upstream/compare\\.sh	$N"
+    "tests/upstream/rebase-on-main\\.sh	$N"
     "${c}go[[:space:]]	$P"
     "podman-patch/tree\\.sh	$P"
     "podman-patch/podman-env	$P"
