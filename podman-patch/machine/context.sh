@@ -73,11 +73,14 @@ built_from() {
 
 rm -rf "$out"
 mkdir -p "$out/src" "$out/bin"
+out=$(cd "$out" && pwd)
 install -m 0644 "$here/Containerfile" "$out/Containerfile"
 install -m 0755 "$here/build.sh" "$here/build-image.sh" "$here/apply.sh" "$here/wsl.sh" "$out/"
 for t in "${trees[@]}"; do
     mkdir "$out/src/$t"
-    git -C "$root/build/src/$t" archive --format=tar HEAD | tar -x -C "$out/src/$t"
+    # -m: extraction time as mtime, so cargo (which trusts mtimes) rebuilds
+    # netavark from these files, never from an older extraction's
+    git -C "$root/build/src/$t" archive --format=tar HEAD | tar -x -m -C "$out/src/$t"
     echo "$t ${commit[$t]}" >> "$out/src/COMMITS"
 done
 say "sources: $(tr '\n' ' ' < "$out/src/COMMITS")"
@@ -101,8 +104,11 @@ case $mode in
                 "protobuf-compiler:netavark's build.rs" \
                 "libseccomp-dev:podman's seccomp build tag" "libsqlite3-dev:podman's libsqlite3 build tag" >&2
         fi
-        # cargo's target dir outside the context (it is not part of it)
-        CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-${CACHE:-$HOME/.cache/as-gateway}/machine-netavark-target} \
+        # cargo's target dir outside the context (it is not part of it), one
+        # per context path: cargo gives a path package the same unit hash
+        # wherever it lives, so a shared one could hand this context a
+        # netavark built from another context's sources
+        CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-${CACHE:-$HOME/.cache/as-gateway}/machine-netavark-target/$(printf %s "$out" | sha256sum | cut -c1-16)} \
             "$out/build.sh" --out "$out/bin" "$out/src"
         ;;
     none) say "no binaries (BINARIES=fedora)" ;;

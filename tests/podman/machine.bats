@@ -27,7 +27,8 @@
 #   bats tests/podman/machine.bats       (make check-machine)
 #     state: AS_GATEWAY_PODMAN_STATE, default /var/tmp/as-gateway/podman-machine;
 #     the context is build/machine/test-context; cargo's target dir
-#     $CACHE/machine-netavark-target (about 8 min cold, 1-2 min warm);
+#     $CACHE/machine-netavark-target/<hash of the context path> (about 8 min
+#     cold; warm, cargo recompiles only the netavark crate);
 #     the stock remote client $CACHE/podman-remote-stock (1.5 min cold)
 
 bats_require_minimum_version 1.5.0   # run -N
