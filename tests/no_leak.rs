@@ -1051,9 +1051,12 @@ fn guard_size(host: &Netns, bottle: &Link) -> GuardSize {
                 .map(|o| (f, o))
         })
         .expect("a guard table");
+    // a client port's chains: its ingress chain, and (netdev) the chain its
+    // IPv6 first fragments go through
     let bottle_chains = [
         format!("port_{}", bottle.name),
         format!("port_{}", bottle.index),
+        format!("fragment_{}", bottle.index),
     ];
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let mut size = GuardSize {
@@ -1066,7 +1069,7 @@ fn guard_size(host: &Netns, bottle: &Link) -> GuardSize {
     for o in v["nftables"].as_array().unwrap() {
         if let Some(r) = o.get("rule") {
             let chain = r["chain"].as_str().unwrap();
-            if chain.starts_with("port_") {
+            if chain.starts_with("port_") || chain.starts_with("fragment_") {
                 size.port_rules += 1;
             } else {
                 size.base_rules += 1;
