@@ -145,7 +145,7 @@ check:
 	$(MAKE) --no-print-directory check-upstream
 	@echo "==> [5/6] container-libs' libnetwork tests, stock vs patched"
 	$(MAKE) --no-print-directory check-container-libs
-	@echo "==> [6/6] real podman: smoke, e2e, SENTRY/BOTTLE scene, podman's own e2e and bats, no-leak, fail-closed, man pages"
+	@echo "==> [6/6] real podman: smoke, e2e, SENTRY/BOTTLE scene, podman's own e2e and bats, no-leak, fail-closed, man pages, Quadlet, compose (both front ends), rootless and rootful"
 	$(MAKE) --no-print-directory check-podman
 	@echo "==> make check: all green"
 
@@ -202,12 +202,16 @@ define in_podman_sandbox
 	rc=0; $(1) || rc=$$?; ./podman-patch/podman-env --teardown >/dev/null 2>&1 || true; exit $$rc
 endef
 
-check-podman: netavark podman-images | deps-netavark deps-podman
+check-podman: netavark podman-images | deps-netavark deps-podman deps-rootless
 	$(call in_podman_sandbox,./tests/podman/smoke.sh && ./tests/podman/e2e.sh && ./tests/podman/demo.sh)
 	CACHE=$(CACHE) ./tests/podman/upstream-suites.sh e2e bats stock
 	./tests/podman/no-leak.sh
 	bats tests/podman/fail-closed.bats
 	./tests/podman/man-pages.sh
+	$(MAKE) --no-print-directory check-quadlet
+	$(MAKE) --no-print-directory check-compose
+	$(MAKE) --no-print-directory check-rootless
+	AS_GATEWAY_ROOTFUL=1 bats tests/podman/rootless.bats
 
 # ------------------------------------------------- netavark main (not CI)
 # The series on upstream's newest netavark, which crates.io does not serve:
