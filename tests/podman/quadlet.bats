@@ -58,8 +58,7 @@ GW=10.241.0.1 UPLINK_HOST=10.242.0.1
 ALLOWED_PORT=18094 DENIED_PORT=18095
 CG_SLICE=asgwq.slice
 
-P() { "$root/podman-patch/podman-env" "$@"; }
-say() { printf '%s\n' "$*" | sed 's/^/# /' >&3; }
+load scene
 
 # ---- the generated services ----------------------------------------------------
 
@@ -133,49 +132,6 @@ run_unit() {
 }
 
 # ---- the scene -----------------------------------------------------------------
-
-# wait_for CMD...: until CMD succeeds (10 s)
-wait_for() {
-    local _
-    for _ in $(seq 100); do
-        "$@" && return 0
-        sleep 0.1
-    done
-    return 1
-}
-sentry_ready() { P logs "$SENTRY" 2>&1 | grep -q '^sentry: ready'; }
-
-# the listener on the uplink bridge's host address: one line per accepted
-# connection, the peer's address, in $BATS_FILE_TMPDIR/conn.PORT
-start_listener() {
-    [ -s "$BATS_FILE_TMPDIR/listener.pid" ] && return 0
-    python3 -c '
-import select, socket, sys
-d, ip = sys.argv[1], sys.argv[2]
-socks = {}
-for port in sys.argv[3:]:
-    s = socket.socket()
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind((ip, int(port)))
-    s.listen(16)
-    socks[s] = port
-    open(f"{d}/conn.{port}", "w").close()
-open(f"{d}/listening", "w").close()
-while True:
-    for s in select.select(list(socks), [], [])[0]:
-        c, peer = s.accept()
-        with open(f"{d}/conn.{socks[s]}", "a") as f:
-            f.write(peer[0] + "\n")
-        c.close()
-' "$BATS_FILE_TMPDIR" "$UPLINK_HOST" "$ALLOWED_PORT" "$DENIED_PORT" </dev/null >/dev/null 2>"$BATS_FILE_TMPDIR/listener.err" 3>&- &
-    echo $! > "$BATS_FILE_TMPDIR/listener.pid"
-    wait_for test -e "$BATS_FILE_TMPDIR/listening" || { cat "$BATS_FILE_TMPDIR/listener.err" >&3; return 1; }
-}
-
-# bottle_connect PORT: 3 TCP connects from the BOTTLE to the uplink host's PORT
-bottle_connect() {
-    P exec "$BOTTLE" sh -c "for i in 1 2 3; do nc -w 2 $UPLINK_HOST $1 </dev/null; done" >/dev/null 2>&1 || true
-}
 
 # remove_cgroups: the unit cgroups, deepest first (only empty ones go)
 remove_cgroups() {
@@ -332,38 +288,15 @@ teardown_file() {
 @test "run bottle.service: the BOTTLE's default route is the SENTRY, and its gateway answers with the SENTRY's MAC" {
     run_unit bottle.service ExecStart
     wait_for P exec "$BOTTLE" true
-    run P exec "$BOTTLE" ip -4 route show default
-    say "$output"
-    [[ $output == "default via $GW dev eth0"* ]]
-    # traffic to the gateway: its neighbour entry is the SENTRY's enclave MAC
-    P exec "$BOTTLE" sh -c "nc -w 1 $GW 53 </dev/null" >/dev/null 2>&1 || true
-    mac=$(P inspect -f '{{(index .NetworkSettings.Networks "asgwq-enclave").MacAddress}}' "$SENTRY")
-    run P exec "$BOTTLE" ip neigh show "$GW"
-    say "neighbour $output, SENTRY's enclave MAC $mac"
-    [[ $output == *"lladdr $mac "* ]]
+    check_bottle_routes_via_sentry
 }
 
 @test "run bottle.service: the BOTTLE's nameserver is the SENTRY, and its query reaches the SENTRY's dnsmasq" {
-    run P exec "$BOTTLE" cat /etc/resolv.conf
-    say "$output"
-    [ "$(grep '^nameserver' <<<"$output")" = "nameserver $GW" ]
-    ip=$(P inspect -f '{{(index .NetworkSettings.Networks "asgwq-enclave").IPAddress}}' "$BOTTLE")
-    run P exec "$BOTTLE" nslookup quadlet-probe.test
-    say "$(grep -E 'Server|NXDOMAIN' <<<"$output" | head -n 2)"
-    [[ $output == *"Server:"*"$GW"* ]]
-    # the SENTRY's dnsmasq logs the query, from the BOTTLE's address; every
-    # name it does not allowlist gets NXDOMAIN
-    [[ $output == *NXDOMAIN* ]]
-    P logs "$SENTRY" 2>&1 | grep -q "query\[A\] quadlet-probe.test from $ip\$"
+    check_bottle_resolves_via_sentry quadlet-probe.test
 }
 
 @test "run bottle.service: the BOTTLE's connect off the enclave goes through the SENTRY (arrives from its uplink address)" {
-    start_listener
-    bottle_connect "$ALLOWED_PORT"
-    sentry_up=$(P inspect -f '{{(index .NetworkSettings.Networks "asgwq-uplink").IPAddress}}' "$SENTRY")
-    say "listener $UPLINK_HOST:$ALLOWED_PORT accepted from: $(sort "$BATS_FILE_TMPDIR/conn.$ALLOWED_PORT" | uniq -c | xargs) (SENTRY's uplink address $sentry_up)"
-    [ "$(wc -l < "$BATS_FILE_TMPDIR/conn.$ALLOWED_PORT")" -eq 3 ]
-    [ "$(sort -u "$BATS_FILE_TMPDIR/conn.$ALLOWED_PORT")" = "$sentry_up" ]
+    check_connect_leaves_through_sentry
 }
 
 @test "run bottle.service: the SENTRY's policy holds: a port it does not allow gets nothing, and the SENTRY counts the drops" {
