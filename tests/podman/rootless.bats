@@ -149,6 +149,8 @@ cleanup() {
     ip netns del "$NS" 2>/dev/null || true
     ip link del "$HOST_VETH" 2>/dev/null || true
     nft delete table inet "$HOST_TABLE" 2>/dev/null || true
+    # rootful, the host-side counter table sits in the host's own netns
+    if [ -n "$ROOTFUL" ]; then nft delete table netdev rlhost 2>/dev/null || true; fi
     if [ -f "$BATS_FILE_TMPDIR/pids" ]; then
         local p
         for p in $(cat "$BATS_FILE_TMPDIR/pids"); do kill "$p" 2>/dev/null || true; done
