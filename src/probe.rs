@@ -1011,6 +1011,22 @@ fn setsockopt<T>(sock: &Socket, level: i32, name: i32, value: &T) -> std::io::Re
     Ok(())
 }
 
+/// bind(2) `s` to `addr`, a `sockaddr_*` of the socket's family.
+fn bind_socket<A>(s: &socket2::Socket, addr: &A) -> std::io::Result<()> {
+    // SAFETY: `addr` is a valid, initialised sockaddr of its size for the call.
+    let rc = unsafe {
+        libc::bind(
+            std::os::fd::AsRawFd::as_raw_fd(s),
+            addr as *const A as *const libc::sockaddr,
+            std::mem::size_of::<A>() as u32,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// A large receive buffer (root may exceed rmem_max), so a burst of
 /// frames is not lost before the reader gets to it.
 fn big_receive_buffer(sock: &Socket, bytes: i32) {
@@ -1230,18 +1246,8 @@ impl Capture {
             big_receive_buffer(&s, 64 << 20);
             let idx = nix::net::if_::if_nametoindex(ifname.as_str())
                 .with_context(|| format!("no link {ifname}"))?;
-            let sll = sockaddr_ll(idx, libc::ETH_P_ALL as u16, &[]);
-            // SAFETY: the address is valid for the call.
-            let rc = unsafe {
-                libc::bind(
-                    std::os::fd::AsRawFd::as_raw_fd(&s),
-                    &sll as *const libc::sockaddr_ll as *const libc::sockaddr,
-                    std::mem::size_of::<libc::sockaddr_ll>() as u32,
-                )
-            };
-            if rc != 0 {
-                return Err(std::io::Error::last_os_error()).context("bind AF_PACKET");
-            }
+            bind_socket(&s, &sockaddr_ll(idx, libc::ETH_P_ALL as u16, &[]))
+                .context("bind AF_PACKET")?;
             s.set_read_timeout(Some(Duration::from_millis(10)))?;
             Ok(s)
         })?;
@@ -1785,17 +1791,7 @@ impl FdbWatch {
             let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
             sa.nl_family = libc::AF_NETLINK as u16;
             sa.nl_groups = libc::RTMGRP_NEIGH as u32;
-            // SAFETY: the address is valid for the call.
-            let rc = unsafe {
-                libc::bind(
-                    std::os::fd::AsRawFd::as_raw_fd(&s),
-                    &sa as *const libc::sockaddr_nl as *const libc::sockaddr,
-                    std::mem::size_of::<libc::sockaddr_nl>() as u32,
-                )
-            };
-            if rc != 0 {
-                return Err(std::io::Error::last_os_error()).context("bind RTMGRP_NEIGH");
-            }
+            bind_socket(&s, &sa).context("bind RTMGRP_NEIGH")?;
             s.set_read_timeout(Some(Duration::from_millis(20)))?;
             Ok(s)
         })?;
