@@ -488,9 +488,9 @@ pub fn dir_snapshot(dir: &Path) -> Result<BTreeMap<PathBuf, Vec<u8>>> {
     Ok(out)
 }
 
-/// The lock file of the owner records, relative to netavark's config dir:
-/// the only lock the series creates, documented as persistent.
-pub const AS_GATEWAY_LOCK: &str = "as-gateway/as-gateway.lock";
+/// The lock file of the port guards, relative to netavark's config dir: the
+/// only lock the series creates, documented as persistent.
+pub const PORT_GUARDS_LOCK: &str = "firewall/port-guards.lock";
 
 /// Everything a failed setup must leave unchanged in the host namespace.
 #[derive(Clone, Debug, PartialEq)]
@@ -570,7 +570,7 @@ fn static_fdb_entries(host: &Netns) -> Result<Vec<String>> {
 
 impl HostSnapshot {
     pub fn take(host: &Netns, config_dir: &Path) -> Result<HostSnapshot> {
-        let owner_lock = config_dir.join(AS_GATEWAY_LOCK);
+        let guards_lock = config_dir.join(PORT_GUARDS_LOCK);
         Ok(HostSnapshot {
             // MAC/kind/master/up; port state is left out (it moves with time)
             links: links(host)?
@@ -585,14 +585,14 @@ impl HostSnapshot {
             addresses: addresses(host)?,
             routes: routes(host)?,
             nft: nft_ruleset(host)?,
-            // the series' lock of the owner records is empty and persistent,
+            // the series' lock of the port guards is empty and persistent,
             // it appears on the first gateway claim, also one refused because
             // another container holds the gateway; directory entries only
             // matter through the files in them
             config: dir_snapshot(config_dir)?
                 .into_iter()
                 .filter(|(p, _)| {
-                    !p.as_os_str().to_string_lossy().ends_with('/') && *p != owner_lock
+                    !p.as_os_str().to_string_lossy().ends_with('/') && *p != guards_lock
                 })
                 .collect(),
             fdb: static_fdb_entries(host)?,

@@ -104,7 +104,7 @@ fn as_gateway_not_a_bool() {
     let mut lab = patched_lab();
     let mut cfg = sentry(&EnclaveNet::container_mode());
     cfg.networks.get_mut(ENCLAVE).unwrap().options = opts(&[("as_gateway", "yes")]);
-    assert_rejected(&mut lab, cfg, &["as_gateway", "yes"]);
+    assert_rejected(&mut lab, cfg, &["as_gateway", "true` or `false"]);
 }
 
 /// A sentry config moved onto `driver` (on the lab's outside0 link) must be
@@ -343,7 +343,7 @@ fn create_validates_gateway_mode() {
 
 /// A setup that fails halfway (the enclave is done, then the sentry's
 /// second network fails: its "bridge" is an existing veth) is rolled back:
-/// no veth, address, route, nft rule or owner record is left, and the
+/// no veth, address, route, nft rule or port guard state is left, and the
 /// container namespace has no new link.
 #[test]
 fn setup_failing_halfway_is_rolled_back() {

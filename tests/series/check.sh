@@ -81,11 +81,17 @@ has_tests() {
 # comment lines to non-test Go code (or touch docs/).  A refactor that says
 # "No user-visible change." in its message has nothing for the docs; its
 # tests must still show that (has_tests).
+# netavark: netavark.1.md stays terse (one entry per option, review of
+# issue 11), so a commit that changes internals only documents them in Rust
+# comments (//, ///, //!) of what it changes; one that changes what a user
+# sets or sees touches docs/.
 has_docs() {
     grep -qx 'No user-visible change\.' <<<"$4" && return 0
     case "$1" in
         container-libs)
             grep -qE '(^docs/|\.md$)' <<<"$2" || grep -qE '^\+[[:space:]]*// ' <<<"$3" ;;
+        netavark)
+            grep -qE '(^docs/|\.md$)' <<<"$2" || grep -qE '^\+[[:space:]]*//[/!]? ' <<<"$3" ;;
         # podman-compose documents a change with a towncrier news fragment
         podman-compose) grep -qE '(^docs/|^newsfragments/|\.md$)' <<<"$2" ;;
         *) grep -qE '(^docs/|\.md$)' <<<"$2" ;;
