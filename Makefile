@@ -31,7 +31,7 @@ NETAVARK_BINS := netavark netavark-connection-tester netavark-dhcp-proxy-client
 
 .PHONY: all help deps deps-netavark netavark refresh-patches reset-netavark submit-patches harness check \
         check-make check-series check-style check-harness check-upstream check-container-libs \
-        check-podman bench demo rebase-main rebase-main-record \
+        check-podman bench demo rebase-main rebase-main-record rebase-common-newest rebase-common-newest-record \
         install clean distclean
 
 all: netavark harness
@@ -56,6 +56,11 @@ help:
 	@echo "                      the series on upstream's newest netavark (a git checkout):"
 	@echo "                      git am -3 + recorded resolutions, build, unit tests, our bats"
 	@echo "                      files (not part of make check: the registries do not serve main)"
+	@echo "make rebase-common-newest [COMMON_NEWEST=vX.Y.Z COMMON_NEWEST_H1=h1:...]"
+	@echo "                      the container-libs series on the newest go.podman.io/common the"
+	@echo "                      Go proxy serves ($(PODMAN_COMMON_NEWEST_VERSION)): git am -3 + recorded resolutions"
+	@echo "                      (podman-patch/newest-fixups/), go vet per commit, common's libnetwork"
+	@echo "                      tests stock vs patched (not part of make check: podman stays on $(PODMAN_COMMON_VERSION))"
 
 # ---------------------------------------------------------------- setup
 # The installers, one per toolset:
@@ -230,6 +235,24 @@ rebase-main: $(BIN)/netavark-stock | deps-netavark
 # After rebase-main stopped at a patch and you resolved it in build/src/netavark-main.
 rebase-main-record: | deps-netavark
 	./tests/upstream/rebase-on-main.sh record
+
+# ------------------------------------- common at its newest version (not CI)
+# The container-libs series on the newest go.podman.io/common the Go proxy
+# serves (PODMAN_COMMON_NEWEST_* in podman-patch/upstream.mk), which podman
+# v6.0.2 cannot build against: git am -3 with podman-patch/newest-fixups/,
+# go vet on every commit, common's libnetwork tests stock vs patched against
+# our netavark (tests/upstream/rebase-common.sh explains).  Another version:
+# COMMON_NEWEST=vX.Y.Z COMMON_NEWEST_H1=h1:... (its go.sum hash).
+COMMON_NEWEST    ?= $(PODMAN_COMMON_NEWEST_VERSION)
+COMMON_NEWEST_H1 ?=
+
+rebase-common-newest: $(BIN)/netavark | deps-netavark deps-podman
+	COMMON_NEWEST=$(COMMON_NEWEST) COMMON_NEWEST_H1=$(COMMON_NEWEST_H1) ./tests/upstream/rebase-common.sh run
+
+# After rebase-common-newest stopped at a patch and you ported it in
+# build/src/container-libs-common-newest.
+rebase-common-newest-record: | deps-netavark deps-podman
+	COMMON_NEWEST=$(COMMON_NEWEST) ./tests/upstream/rebase-common.sh record
 
 # The three series as their submitter sends them: authored and signed off by
 # the git identity of whoever runs it (tree.sh submit), in $(OUT)/<series>/.

@@ -3,10 +3,11 @@
 # series live on.  NAME is "podman" (module go.podman.io/podman/v6) or
 # "common" (module go.podman.io/common, container-libs' common/ directory).
 #
-#   tree.sh fetch NAME              download the pinned module with `go mod
+#   tree.sh fetch NAME [VERSION H1] download the pinned module with `go mod
 #                                   download`, check its h1: hash, print the
 #                                   module cache directory
-#   tree.sh pristine NAME DIR       copy the module into DIR as a git tree whose
+#   tree.sh pristine NAME DIR [VERSION H1]
+#                                   copy the module into DIR as a git tree whose
 #                                   only commit is the untouched upstream
 #                                   source, tagged "upstream"
 #   tree.sh apply DIR SERIES        git am every patch of SERIES/series onto DIR
@@ -16,9 +17,13 @@
 #   tree.sh quilt-check NAME SERIES check that `quilt push -a` applies SERIES
 #                                   to a fresh pristine copy
 #
-# Pins live in podman-patch/upstream.mk.  Nothing of podman or container-libs
-# is ever committed to this repository: the trees live under build/, which
-# git ignores.  This mirrors netavark-patch/tree.sh; only "fetch" differs.
+# Pins live in podman-patch/upstream.mk.  VERSION H1 (both or neither) take
+# another version of NAME's module instead of its pin, checked against H1 the
+# same way (tests/upstream/rebase-common.sh passes PODMAN_COMMON_NEWEST_*:
+# common at the newest version the proxy serves).  Nothing of podman or
+# container-libs is ever committed to this repository: the trees live under
+# build/, which git ignores.  This mirrors netavark-patch/tree.sh; only
+# "fetch" differs.
 set -euo pipefail
 shopt -s inherit_errexit
 
@@ -30,12 +35,22 @@ die() { printf 'tree.sh: %s\n' "$*" >&2; exit 1; }
 # shellcheck source=../netavark-patch/series-lib.sh
 . "$here/../netavark-patch/series-lib.sh"
 
-# module, version and h1 hash of NAME
+# module, version and h1 hash of NAME: its pin, or VERSION H1 when given
 module_of() {
+    local module
     case "$1" in
-        podman) echo "$(pin PODMAN_MODULE) $(pin PODMAN_VERSION) $(pin PODMAN_H1)" ;;
-        common) echo "$(pin PODMAN_COMMON_MODULE) $(pin PODMAN_COMMON_VERSION) $(pin PODMAN_COMMON_H1)" ;;
+        podman) module=$(pin PODMAN_MODULE) ;;
+        common) module=$(pin PODMAN_COMMON_MODULE) ;;
         *) die "unknown NAME '$1' (podman or common)" ;;
+    esac
+    if [ -n "${2:-}${3:-}" ]; then
+        [[ -n "${2:-}" && "${3:-}" == h1:* ]] || die "VERSION and H1 go together (H1 as go.sum has it, h1:...)"
+        echo "$module $2 $3"
+        return
+    fi
+    case "$1" in
+        podman) echo "$module $(pin PODMAN_VERSION) $(pin PODMAN_H1)" ;;
+        common) echo "$module $(pin PODMAN_COMMON_VERSION) $(pin PODMAN_COMMON_H1)" ;;
     esac
 }
 
@@ -58,9 +73,12 @@ dirhash() {
 }
 
 cmd_fetch() {
-    local name=$1 module version h1 json dir sum tmp
-    read -r module version h1 <<<"$(module_of "$name")"
-    say "fetching $module@$version with go mod download (h1 pinned in podman-patch/upstream.mk)"
+    local name=$1 mod module version h1 json dir sum tmp
+    mod=$(module_of "$name" "${2:-}" "${3:-}")
+    read -r module version h1 <<<"$mod"
+    local where="pinned in podman-patch/upstream.mk"
+    [ -z "${2:-}" ] || where="given by the caller"
+    say "fetching $module@$version with go mod download (h1 $where)"
     # Outside any module, so no go.mod/go.work of ours is consulted.
     tmp=$(mktemp -d)
     json=$(cd "$tmp" && GOWORK=off GOFLAGS=-mod=mod go mod download -json "$module@$version") \
@@ -75,10 +93,11 @@ cmd_fetch() {
 }
 
 cmd_pristine() {
-    local name=$1 dir=$2 module version h1 src got
+    local name=$1 dir=$2 mod module version h1 src got
     [ ! -e "$dir" ] || die "$dir exists; remove it first (make reset-podman)"
-    read -r module version h1 <<<"$(module_of "$name")"
-    src=$(cmd_fetch "$name")
+    mod=$(module_of "$name" "${3:-}" "${4:-}")
+    read -r module version h1 <<<"$mod"
+    src=$(cmd_fetch "$name" "${3:-}" "${4:-}")
     mkdir -p "$(dirname "$dir")"
     # The module cache is read-only: copy, then make the copy writable.
     cp -R --no-preserve=mode,ownership "$src" "$dir"
@@ -124,12 +143,12 @@ cmd_quilt_check() {
 }
 
 case "${1:-}" in
-    fetch) cmd_fetch "$2" ;;
-    pristine) cmd_pristine "$2" "$3" ;;
+    fetch) cmd_fetch "$2" "${3:-}" "${4:-}" ;;
+    pristine) cmd_pristine "$2" "$3" "${4:-}" "${5:-}" ;;
     apply) cmd_apply "$2" "$3" ;;
     refresh) cmd_refresh "$2" "$3" ;;
     submit) series_submit "$2" "$3" ;;
     quilt-check) cmd_quilt_check "$2" "$3" ;;
     status) cmd_status "$2" "$3" ;;
-    *) sed -n '2,22p' "$0" >&2; exit 2 ;;
+    *) sed -n '2,28p' "$0" >&2; exit 2 ;;
 esac

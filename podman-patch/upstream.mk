@@ -15,3 +15,13 @@ PODMAN_H1             := h1:T7p1IJytTb1JbWCMrNnt17O4+d2qMk8Wyw7Pezihr44=
 PODMAN_COMMON_MODULE  := go.podman.io/common
 PODMAN_COMMON_VERSION := v0.68.1
 PODMAN_COMMON_H1      := h1:y8NoHLidghpgHtWtwB9+pN7cHhIDe33g1sB4RFCRvKI=
+
+# The newest go.podman.io/common the Go proxy serves.  Only
+# `make rebase-common-newest` (tests/upstream/rebase-common.sh) uses it: the
+# container-libs series rebased onto it and tested with common's own
+# libnetwork tests.  podman v6.0.2 does not build against it (it needs newer
+# image/storage), so it is not what podman is built with.  Bumping: the same
+# as above (go mod download -json prints "Sum"), then make
+# rebase-common-newest and record what conflicts (podman-patch/newest-fixups/).
+PODMAN_COMMON_NEWEST_VERSION := v0.69.0
+PODMAN_COMMON_NEWEST_H1      := h1:tAM8gJRCgoPmyfXnYP+6VRfOQ6JySgafpY28OhDZpWc=

@@ -44,6 +44,7 @@ rules=(
     "netavark-patch/tree\\.sh	$N"
     "tests/upstream/compare\\.sh	$N"
     "tests/upstream/rebase-on-main\\.sh	$N"
+    "tests/upstream/rebase-common\\.sh	$N $P"
     "${c}go[[:space:]]	$P"
     "podman-patch/tree\\.sh	$P"
     "podman-patch/podman-env	$P"

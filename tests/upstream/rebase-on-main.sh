@@ -39,7 +39,8 @@
 #
 # Recorded resolutions: netavark-patch/main-fixups/<patch file name>, one per
 # series patch that needs one, a plain diff with a prose header (git apply
-# ignores the text before the first "diff --git"):
+# ignores the text before the first "diff --git"; the mechanics are shared
+# with tests/upstream/rebase-common.sh, in tests/upstream/fixups-lib.sh):
 #   - the patch conflicts: `git am -3` stops; in each conflicted file every
 #     conflicting hunk is taken as upstream has it (git merge-file --ours on
 #     the three index stages; the patch's other hunks stay applied), the
@@ -91,26 +92,9 @@ say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'rebase-on-main.sh: %s\n' "$*" >&2; exit 2; }
 # shellcheck source=../../netavark-patch/series-lib.sh
 . "$root/netavark-patch/series-lib.sh"
-
-# A fixed committer, and committer date = author date (series-lib.sh does
-# the same): the same upstream commit and series give the same commits on
-# every machine.
-git_env() { export GIT_COMMITTER_NAME="as-gateway" GIT_COMMITTER_EMAIL="as-gateway@localhost"; }
-am() { git -C "$TREE" am -q -3 --keep-cr --committer-date-is-author-date "$@"; }
-# The id of a patch's change, not of its metadata (message, dates, identity).
-patch_id() { git patch-id --stable <"$1" | cut -d' ' -f1; }
-
-# prepared P: a copy of series patch P that git am takes.  The committed
-# patches carry no identity (no From:, see series-lib.sh); the commits get
-# the developer's from git config, or series-lib's placeholder.
-prepared() {
-    local ident=
-    declare -F series_identity >/dev/null && ident=$(series_identity)
-    [ -n "$ident" ] || ident=${SERIES_NO_IDENTITY:-"as-gateway work tree <work-tree@as-gateway.invalid>"}
-    mkdir -p "$RESULTS/patches"
-    awk -v from="From: $ident" 'NR == 2 && !/^From: / { print from } { print }' "$SERIES/$1" >"$RESULTS/patches/$1"
-    echo "$RESULTS/patches/$1"
-}
+# git_env, am, prepared, fixups_apply_base, fixups_apply, fixups_record, ...
+# shellcheck source=fixups-lib.sh
+. "$here/fixups-lib.sh"
 
 # ------------------------------------------------------------------ tree
 make_tree() {
@@ -145,122 +129,6 @@ make_tree() {
     UPSTREAM_COMMIT=$commit
     UPSTREAM_DESC=$(git -C "$TREE" log -1 --format='%h %cs %s' "$commit")
     say "tree $TREE: upstream $ref = $UPSTREAM_DESC; base $BASE_REF = $(git -C "$TREE" log -1 --format='%h' base) (= the crate's commit)"
-}
-
-# ----------------------------------------------------------------- apply
-declare -A BASE_RESULT=() MAIN_RESULT=()
-PATCHES=()
-
-apply_base() {
-    local p
-    git -C "$TREE" checkout -q -b "on-$BASE_REF" base
-    for p in "${PATCHES[@]}"; do
-        if am "$(prepared "$p")" >"$RESULTS/am.log" 2>&1; then
-            BASE_RESULT[$p]=clean
-        else
-            cat "$RESULTS/am.log" >&2
-            die "$p does not apply to $BASE_REF: the series is broken there (make check-series)"
-        fi
-    done
-    say "$BASE_REF: ${#PATCHES[@]} patches applied cleanly"
-}
-
-# check_fixup FILE: refuse one still carrying the template's placeholder.
-check_fixup() {
-    grep -qF "$WHY_PLACEHOLDER" "$1" && die "$1: fill in its 'Why:' first"
-    grep -q '^diff --git ' "$1" || die "$1 holds no diff"
-    return 0
-}
-
-# note_patch_version P FIXUP: say when the fixup was recorded on another
-# version of the patch (it still applied; review it).
-note_patch_version() {
-    local rec
-    rec=$(sed -n 's/^Patch-id: *\([0-9a-f]*\).*/\1/p' "$2" | head -n1)
-    [ "$rec" = "$(patch_id "$SERIES/$1")" ] && return 0
-    say "  note: the fixup for $1 was recorded on another version of the patch; it still applied - review it"
-    echo " (recorded on another version of the patch: review)"
-}
-
-# resolve_ours: in every conflicted file take each conflicting hunk as
-# upstream (HEAD) has it, keep the patch's clean hunks, stage the result.
-resolve_ours() {
-    local f base ours theirs conflicted
-    mapfile -t conflicted < <(git -C "$TREE" diff --name-only --diff-filter=U)
-    for f in "${conflicted[@]}"; do
-        ours=$(mktemp) base=$(mktemp) theirs=$(mktemp)
-        git -C "$TREE" show ":2:$f" >"$ours" 2>/dev/null \
-            || die "$f: no upstream version in the conflict (added or deleted on one side); resolve by hand"
-        git -C "$TREE" show ":3:$f" >"$theirs" 2>/dev/null \
-            || die "$f: the patch deletes it; resolve by hand"
-        git -C "$TREE" show ":1:$f" >"$base" 2>/dev/null || : >"$base"
-        git merge-file -q --ours "$ours" "$base" "$theirs" || true
-        cp "$ours" "$TREE/$f"
-        rm -f "$ours" "$base" "$theirs"
-        git -C "$TREE" add -- "$f"
-    done
-}
-
-no_markers() { ! grep -nE '^(<<<<<<<|>>>>>>>)( |$)' -- "$@"; }
-
-apply_main() {
-    local p fix files n_fix=0 stopped=
-    git -C "$TREE" checkout -q -b on-main upstream
-    for p in "${PATCHES[@]}"; do
-        fix=$FIXUPS/$p
-        [ -f "$fix" ] && check_fixup "$fix"
-        if am "$(prepared "$p")" >"$RESULTS/am.log" 2>&1; then
-            if [ ! -f "$fix" ]; then
-                MAIN_RESULT[$p]=clean
-                continue
-            fi
-            git -C "$TREE" apply --index "$fix" 2>"$RESULTS/apply.log" || {
-                MAIN_RESULT[$p]="applies, but its recorded fixup no longer does (see $RESULTS/apply.log)"
-                stopped=$p
-                break
-            }
-            GIT_COMMITTER_DATE=$(git -C "$TREE" log -1 --format=%aD) git -C "$TREE" commit -q --amend --no-edit
-            MAIN_RESULT[$p]="clean, plus its recorded fixup$(note_patch_version "$p" "$fix")"
-            n_fix=$((n_fix + 1))
-            continue
-        fi
-        files=$(git -C "$TREE" diff --name-only --diff-filter=U | paste -sd' ' -)
-        if [ -z "$files" ]; then
-            cat "$RESULTS/am.log" >&2
-            MAIN_RESULT[$p]="git am failed without a conflict (see above)"
-            stopped=$p
-            break
-        fi
-        resolve_ours
-        if [ ! -f "$fix" ]; then
-            printf '%s\n%s\n' "$p" "$files" >"$TREE/.git/$STATE"
-            MAIN_RESULT[$p]="CONFLICT in $files: no recorded resolution"
-            stopped=$p
-            break
-        fi
-        # shellcheck disable=SC2086
-        if git -C "$TREE" apply --index "$fix" 2>"$RESULTS/apply.log" && (cd "$TREE" && no_markers $files); then
-            # (--continue forgets --committer-date-is-author-date)
-            GIT_COMMITTER_DATE=$(sed -n 's/^Date: //p' "$SERIES/$p" | head -n1) GIT_EDITOR=true \
-                git -C "$TREE" am --continue -q >/dev/null
-            MAIN_RESULT[$p]="conflict in $files, resolved by its recorded fixup$(note_patch_version "$p" "$fix")"
-            n_fix=$((n_fix + 1))
-        else
-            printf '%s\n%s\n' "$p" "$files" >"$TREE/.git/$STATE"
-            MAIN_RESULT[$p]="CONFLICT in $files: the recorded resolution no longer applies (see $RESULTS/apply.log)"
-            stopped=$p
-            break
-        fi
-    done
-    for fix in "$FIXUPS"/*.patch; do
-        printf '%s\n' "${PATCHES[@]}" | grep -qxF "$(basename "$fix")" \
-            || say "WARNING: $fix belongs to no patch of the series (renamed or dropped?): remove it"
-    done
-    if [ -n "$stopped" ]; then
-        STOPPED=$stopped
-        return 1
-    fi
-    say "main: ${#PATCHES[@]} patches applied, $n_fix with a recorded resolution"
 }
 
 # ----------------------------------------------------------------- build
@@ -395,9 +263,8 @@ cmd_run() {
     t0=$(date +%s)
 
     make_tree "$upstream" "$ref"
-    apply_base
-    STOPPED=
-    apply_main || true
+    fixups_apply_base "on-$BASE_REF" base "$BASE_REF"
+    fixups_apply on-main upstream main || true
 
     BUILD=skipped UNIT=skipped
     if [ -z "$STOPPED" ] && [ "${REBASE_MAIN_STEPS:-}" != apply ]; then
@@ -456,7 +323,7 @@ cmd_run() {
                 && echo ' + uncommitted changes to the series or the fixups')"
         printf '%-62s %-8s %s\n' patch "$BASE_REF" "$ref"
         for p in "${PATCHES[@]}"; do
-            printf '%-62s %-8s %s\n' "${p:0:62}" "${BASE_RESULT[$p]:--}" "${MAIN_RESULT[$p]:-not tried}"
+            printf '%-62s %-8s %s\n' "${p:0:62}" "${BASE_RESULT[$p]:--}" "${FIX_RESULT[$p]:-not tried}"
         done
         if [ -n "$STOPPED" ]; then
             echo "stopped at $STOPPED: $TREE is in the middle of its git am."
@@ -493,41 +360,14 @@ cmd_run() {
 }
 
 # ------------------------------------------------------------------ record
-cmd_record() {
-    local p files fix tmp commit
-    [ -f "$TREE/.git/$STATE" ] || die "no stopped patch in $TREE (make rebase-main stops at one that needs a resolution)"
-    [ -d "$(git -C "$TREE" rev-parse --absolute-git-dir)/rebase-apply" ] || die "$TREE has no git am in progress"
-    p=$(sed -n 1p "$TREE/.git/$STATE")
-    read -ra files <<<"$(sed -n 2p "$TREE/.git/$STATE")"
-    (cd "$TREE" && no_markers "${files[@]}") || die "conflict markers left in $TREE"
-    git -C "$TREE" diff --quiet -- "${files[@]}" \
-        && die "no change to the staged upstream side in ${files[*]}: edit the work tree first"
-    fix=$FIXUPS/$p
-    [ ! -e "$fix" ] || die "$fix exists; remove it to record a new one"
-    commit=$(git -C "$TREE" rev-parse upstream)
-    mkdir -p "$FIXUPS"
-    tmp=$(mktemp)
-    {
-        echo "Resolution of patches/netavark/$p on netavark main"
-        echo
-        echo "Recorded on upstream $commit"
-        echo "  ($(git -C "$TREE" log -1 --format='%cs %s' upstream))."
-        echo "Patch-id: $(patch_id "$SERIES/$p") (git patch-id --stable)"
-        echo "Conflicts in: ${files[*]}"
-        echo "Upstream commits that touched them since the base:"
-        git -C "$TREE" log --format='  %h %s' base..upstream -- "${files[@]}"
-        echo
-        echo "Applied by tests/upstream/rebase-on-main.sh: each conflicting hunk is taken"
-        echo "as upstream has it, then the diff below re-adds what the patch means there."
-        echo
-        echo "Why:"
-        echo "  $WHY_PLACEHOLDER"
-        echo
-        git -C "$TREE" diff --no-color --no-ext-diff --full-index --src-prefix=a/ --dst-prefix=b/ -- "${files[@]}"
-    } >"$tmp"
-    mv "$tmp" "$fix"
-    say "wrote $fix: fill in its 'Why:', then run make rebase-main again"
+# The header of a recording names the upstream commits that touched the
+# conflicted files since the base.
+fixups_header_extra() {
+    shift
+    echo "Upstream commits that touched them since the base:"
+    git -C "$TREE" log --format='  %h %s' base..upstream -- "$@"
 }
+cmd_record() { fixups_record "netavark main" conflicts "make rebase-main"; }
 
 case "${1:-}" in
 run) shift; cmd_run "$@" ;;
