@@ -68,6 +68,7 @@ pids=()
 
 # shellcheck source-path=SCRIPTDIR source=tap.bash
 . "$root/tests/podman/tap.bash"
+. "$root/tests/podman/sinks.bash"
 
 cleanup() {
     "$P" rm -f -t 0 "$SENTRY" "$BOTTLE" "$PROBE" "$SECOND" >/dev/null 2>&1 || true
@@ -214,14 +215,7 @@ install_debian_packages "podman e2e" \
 cleanup 2>/dev/null; work=$(mktemp -d /tmp/asgw-e2e.XXXXXX)
 
 section "setup: outside namespace $NS, host listener, podman networks"
-ip netns add "$NS"
-ip link add "$HOST_VETH" type veth peer name "$NS_VETH" netns "$NS"
-ip addr add "$HOST_OUT/24" dev "$HOST_VETH"
-ip link set "$HOST_VETH" up
-ip -n "$NS" link set lo up
-ip -n "$NS" link set "$NS_VETH" up
-for a in "$ALLOWED" "$DENIED" "$DNS"; do ip -n "$NS" addr add "$a/24" dev "$NS_VETH"; done
-ip -n "$NS" route add default via "$HOST_OUT"
+outside_ns "$NS" "$HOST_VETH" "$NS_VETH" "$HOST_OUT" "$ALLOWED" "$DENIED" "$DNS"
 ip netns exec "$NS" nft -f - <<EOF
 table inet sinks {
     set sources { type ipv4_addr; flags dynamic; }

@@ -33,6 +33,7 @@
 #     sandbox is torn down at the end)
 
 root=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
+load sinks
 export AS_GATEWAY_PODMAN_STATE=${AS_GATEWAY_PODMAN_STATE:-/var/tmp/as-gateway/podman-fc}
 PATCHED=$root/build/bin/netavark
 STOCK=$root/build/bin/netavark-stock
@@ -130,15 +131,7 @@ setup_file() {
     cat /proc/sys/net/ipv4/ip_forward > "$BATS_FILE_TMPDIR/ip_forward"
     sysctl -qw net.ipv4.ip_forward=1
 
-    ip netns add "$NS"
-    ip link add "$HOST_VETH" type veth peer name "$NS_VETH" netns "$NS"
-    ip addr add "$HOST_OUT/24" dev "$HOST_VETH"
-    ip link set "$HOST_VETH" up
-    ip -n "$NS" link set lo up
-    ip -n "$NS" link set "$NS_VETH" up
-    ip -n "$NS" addr add "$ALLOWED/24" dev "$NS_VETH"
-    ip -n "$NS" addr add "$DENIED/24" dev "$NS_VETH"
-    ip -n "$NS" route add default via "$HOST_OUT"
+    outside_ns "$NS" "$HOST_VETH" "$NS_VETH" "$HOST_OUT" "$ALLOWED" "$DENIED"
     ip netns exec "$NS" nft -f - <<EOF
 table inet sinks {
     counter allowed {}

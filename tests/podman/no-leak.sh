@@ -77,6 +77,7 @@ pids=()
 
 # shellcheck source-path=SCRIPTDIR source=tap.bash
 . "$root/tests/podman/tap.bash"
+. "$root/tests/podman/sinks.bash"
 
 cleanup() {
     "$P" rm -f -t 0 "$A" "$B" "$A2" "$B2" "$SENTRY" "$SINK" >/dev/null 2>&1 || true
@@ -105,27 +106,11 @@ pid_of() { "$P" inspect -f '{{.State.Pid}}' "$1"; }
 nsx() { local pid; pid=$(pid_of "$1"); shift; "$P" --exec nsenter -t "$pid" -n "$@"; }
 mac_of() { "$P" exec "$1" cat /sys/class/net/eth0/address; }
 ip_of() { "$P" inspect -f "{{(index .NetworkSettings.Networks \"$2\").IPAddress}}" "$1"; }
-# sink CONTAINER RULE...: a netdev table counting on eth0's ingress in
-# CONTAINER's netns; each RULE is "NAME MATCH...", counted as counter NAME
-sink() {
-    local c=$1 r names="" rules=""
-    shift
-    for r in "$@"; do
-        names+="counter ${r%% *} {}"$'\n'
-        rules+="${r#* } counter name ${r%% *}"$'\n'
-    done
-    nsx "$c" nft -f - <<EOF
-table netdev nlsink {
-$names
-    chain in {
-        type filter hook ingress device eth0 priority -500; policy accept;
-$rules
-    }
-}
-EOF
-}
-count() { nsx "$1" nft list counter netdev nlsink "$2" | grep -o 'packets [0-9]*' | cut -d' ' -f2; }
-reset() { nsx "$1" nft reset counters table netdev nlsink >/dev/null; }
+# sink CONTAINER RULE...: table netdev nlsink on eth0's ingress in
+# CONTAINER's netns (ns_sink); count CONTAINER NAME; reset CONTAINER
+sink() { ns_sink nlsink eth0 "$@"; }
+count() { ns_count nlsink "$@"; }
+reset() { ns_reset nlsink "$1"; }
 host_count() { nft list counter "${2:-inet}" "$HOST_TABLE" "$1" | grep -o 'packets [0-9]*' | cut -d' ' -f2; }
 host_reset() {
     nft reset counters table inet "$HOST_TABLE" >/dev/null

@@ -43,6 +43,7 @@
 # skips the whole file, saying which, when one is missing.
 
 root=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
+load sinks
 ROOTFUL=${AS_GATEWAY_ROOTFUL:-}
 [ "$ROOTFUL" = 0 ] && ROOTFUL=
 R=$root/podman-patch/podman-env-rootless
@@ -94,26 +95,11 @@ host_count() { nft list counter inet "$HOST_TABLE" "$1" | grep -o 'packets [0-9]
 host_reset() { nft reset counters table inet "$HOST_TABLE" >/dev/null; }
 fetch() { P exec "$1" sh -c "timeout 3 nc -w 2 $2 ${3:-80} </dev/null" 2>/dev/null; }
 lookup() { local c=$1; shift; P exec "$c" timeout 4 nslookup -timeout=1 -retry=1 "$@" 2>&1; }
-# sink CONTAINER RULE...: netdev table on eth0's ingress in CONTAINER's netns
-sink() {
-    local c=$1 r names="" rules=""
-    shift
-    for r in "$@"; do
-        names+="counter ${r%% *} {}"$'\n'
-        rules+="${r#* } counter name ${r%% *}"$'\n'
-    done
-    nsx "$c" nft -f - <<EOF
-table netdev rlsink {
-$names
-    chain in {
-        type filter hook ingress device ${SINK_DEV:-eth0} priority -500; policy accept;
-$rules
-    }
-}
-EOF
-}
-count() { nsx "$1" nft list counter netdev rlsink "$2" | grep -o 'packets [0-9]*' | cut -d' ' -f2; }
-creset() { nsx "$1" nft reset counters table netdev rlsink >/dev/null; }
+# sink CONTAINER RULE...: table netdev rlsink on the ingress of eth0 (or
+# $SINK_DEV) in CONTAINER's netns (ns_sink); count CONTAINER NAME; creset
+sink() { ns_sink rlsink "${SINK_DEV:-eth0}" "$@"; }
+count() { ns_count rlsink "$@"; }
+creset() { ns_reset rlsink "$1"; }
 # to_host_counter: in the rootless netns, count what the enclave bridge hands
 # up to that namespace's own stack after the guard (priority 0 > -400)
 to_host_counter() {
@@ -185,14 +171,7 @@ setup_file() {
         AS_GATEWAY_PODMAN_STATE=$IMG_STATE "$root/podman-patch/podman-env" --teardown >/dev/null 2>&1 || true
     fi
 
-    ip netns add "$NS"
-    ip link add "$HOST_VETH" type veth peer name "$NS_VETH" netns "$NS"
-    ip addr add "$HOST_OUT/24" dev "$HOST_VETH"
-    ip link set "$HOST_VETH" up
-    ip -n "$NS" link set lo up
-    ip -n "$NS" link set "$NS_VETH" up
-    for i in "$ALLOWED" "$DENIED" "$DNS"; do ip -n "$NS" addr add "$i/24" dev "$NS_VETH"; done
-    ip -n "$NS" route add default via "$HOST_OUT"
+    outside_ns "$NS" "$HOST_VETH" "$NS_VETH" "$HOST_OUT" "$ALLOWED" "$DENIED" "$DNS"
     ip netns exec "$NS" nft -f - <<EOF
 table inet sinks {
     counter allowed {}
