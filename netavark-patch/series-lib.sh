@@ -43,6 +43,10 @@ series_configure_identity() {
 # authored by the developer (git am needs a From: header; the patch has none)
 series_apply() {
     local dir=$1 series=$2 refresh_target=$3 n=0 p ident tmp
+    # make's stamp file lives in the tree: keep it out of git status, and so
+    # out of every commit made there
+    grep -qxF /.as-gateway-stamp "$dir/.git/info/exclude" 2>/dev/null ||
+        echo /.as-gateway-stamp >> "$dir/.git/info/exclude"
     ident=$(series_identity)
     if [ -z "$ident" ]; then
         ident=$SERIES_NO_IDENTITY

@@ -67,8 +67,6 @@ cmd_pristine() {
     git -C "$dir" commit -q -m "netavark $version, pristine from crates.io" \
         -m "sha256 of netavark-$version.crate: $sha256"
     git -C "$dir" tag upstream
-    # make's stamp file lives in the tree; keep it out of git status.
-    echo /.as-gateway-stamp >> "$dir/.git/info/exclude"
     say "pristine netavark $version committed in $dir (tag: upstream)"
 }
 

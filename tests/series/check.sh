@@ -186,6 +186,7 @@ check_series() {
         [ "$body" -ge 3 ] || bad "$name: $subject: the message body does not explain why (fewer than 3 lines)"
         has_tests "$name" "$files" "$added" || bad "$name: $subject: no tests in the same commit"
         has_docs "$name" "$files" "$added" "$(git -C "$am" log -1 --format=%b "$commit")" || bad "$name: $subject: no docs in the same commit"
+        ! grep -qx '.as-gateway-stamp' <<<"$files" || bad "$name: $subject: carries make's stamp file .as-gateway-stamp"
         ok "$name: patch hygiene checked: $subject"
     done
     rm -rf "$am" "$plain"
