@@ -289,3 +289,17 @@ fixups_record() {
     mv "$tmp" "$fix"
     say "wrote $fix: fill in its 'Why:', then run $next again"
 }
+
+# fixups_table SERIES FIXUPS BASE TARGET: the summary's series line (SERIES
+# and FIXUPS relative to the repository) and its table, one row per patch:
+# how it applied on BASE and on TARGET
+fixups_table() {
+    local p
+    echo "series: $1 at $(git -C "$root" log -1 --format=%h -- "$1" 2>/dev/null || echo '?')$(
+        git -C "$root" status --porcelain -- "$1" "$2" 2>/dev/null | grep -q . \
+            && echo ' + uncommitted changes to the series or the fixups')"
+    printf '%-62s %-8s %s\n' patch "$3" "$4"
+    for p in "${PATCHES[@]}"; do
+        printf '%-62s %-8s %s\n' "${p:0:62}" "${BASE_RESULT[$p]:--}" "${FIX_RESULT[$p]:-not tried}"
+    done
+}

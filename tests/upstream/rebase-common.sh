@@ -63,7 +63,6 @@ SERIES=$root/patches/container-libs
 FIXUPS=$root/podman-patch/newest-fixups
 RESULTS=$root/build/rebase-common-newest-results
 NETAVARK=${AS_GATEWAY_NETAVARK:-$root/build/bin/netavark}
-TAGS="exclude_graphdriver_btrfs containers_image_openpgp" # as compare.sh
 STATE=as-gateway-rebase-state # in $TREE/.git: the patch a stopped run is on
 WHY_PLACEHOLDER="TODO: say why this keeps the patch's meaning"
 MARK=as-gateway.rebase-common # git config key: this script made the tree
@@ -74,6 +73,8 @@ die() { printf 'rebase-common.sh: %s\n' "$*" >&2; exit 2; }
 . "$root/netavark-patch/series-lib.sh"
 # shellcheck source=fixups-lib.sh
 . "$here/fixups-lib.sh"
+# shellcheck source=../container-libs/go-tests.sh
+. "$root/tests/container-libs/go-tests.sh"
 pin() { sed -n "s/^$1 *:= *//p" "$root/podman-patch/upstream.mk"; }
 
 BASE_VERSION=$(pin PODMAN_COMMON_VERSION)
@@ -115,89 +116,18 @@ fixups_check_commit() {
         unformatted=
         [ ${#files[@]} -eq 0 ] || unformatted=$(gofmt -l "${files[@]}")
         [ -z "$unformatted" ] || { echo "not gofmt-clean: $unformatted"; exit 1; }
-        GOWORK=off nice go vet -tags "$TAGS" ./libnetwork/...
+        GOWORK=off nice go vet -tags "$LIBNETWORK_TEST_TAGS" ./libnetwork/...
     ) >"$2" 2>&1
 }
 
 # ------------------------------------------------------------------ tests
-# run_tree NAME DIR: compare.sh's run_tree, results in $RESULTS
-run_tree() {
-    local name=$1 dir=$2 rc=0
-    say "$name: go test ./libnetwork/... (netavark: $NETAVARK; log $RESULTS/$name.*)"
-    (cd "$dir" && GOWORK=off nice go build -tags "$TAGS" -o bin/netavark-testplugin ./libnetwork/netavark/testplugin/) \
-        >"$RESULTS/$name.build.log" 2>&1 || rc=1
-    # Every package but the ginkgo suite, as go test -json events.
-    # shellcheck disable=SC2046
-    (cd "$dir" && GOWORK=off NETAVARK_BINARY=$NETAVARK nice go test -count=1 -tags "$TAGS" -json \
-        $(GOWORK=off go list ./libnetwork/... | grep -v '/libnetwork/netavark$') \
-        >"$RESULTS/$name.go.json" 2>"$RESULTS/$name.go.stderr") || rc=1
-    # The ginkgo suite, with a per-spec JSON report.
-    (cd "$dir" && GOWORK=off NETAVARK_BINARY=$NETAVARK nice go test -count=1 -tags "$TAGS" ./libnetwork/netavark/ \
-        -args -ginkgo.json-report="$RESULTS/$name.ginkgo.json" >"$RESULTS/$name.ginkgo.log" 2>&1) || rc=1
-    echo "$rc" >"$RESULTS/$name.rc"
-}
+# run_tree NAME DIR: go-tests.sh's go_run_tree, results in $RESULTS
+run_tree() { go_run_tree "$1" "$2" "$RESULTS"; }
 
-# compare: compare.sh's comparison, printed to stdout; non-zero when patched
-# fails anything, or differs from stock on anything stock has
-compare() {
-    python3 - "$RESULTS" <<'EOF'
-import json, sys, pathlib
-out = pathlib.Path(sys.argv[1])
-
-def results(name):
-    r = {}
-    f = out / f"{name}.go.json"
-    for line in (f.read_text().splitlines() if f.exists() else []):
-        try:
-            ev = json.loads(line)
-        except ValueError:
-            continue
-        if ev.get("Test") and ev.get("Action") in ("pass", "fail", "skip") and "/" not in ev["Test"]:
-            r[f"go {ev['Package'].split('common/')[-1]} {ev['Test']}"] = ev["Action"]
-    report = out / f"{name}.ginkgo.json"
-    if report.exists():
-        for suite in json.loads(report.read_text()):
-            for spec in suite.get("SpecReports") or []:
-                if spec.get("LeafNodeType") != "It":
-                    continue
-                key = "ginkgo " + " ".join(spec.get("ContainerHierarchyTexts") or []) + " " + spec["LeafNodeText"]
-                r[key] = {"passed": "pass", "skipped": "skip", "pending": "skip"}.get(spec["State"], "fail")
-    return r
-
-def count(r):
-    c = {"pass": 0, "fail": 0, "skip": 0}
-    for v in r.values():
-        c[v] += 1
-    return c
-
-stock, patched = results("stock"), results("patched")
-cs, cp = count(stock), count(patched)
-lines = [
-    f"  stock   : {len(stock)} tests+specs, {cs['pass']} passed, {cs['fail']} failed, {cs['skip']} skipped",
-    f"  patched : {len(patched)} tests+specs, {cp['pass']} passed, {cp['fail']} failed, {cp['skip']} skipped",
-]
-bad = []
-for k, v in sorted(stock.items()):
-    pv = patched.get(k, "missing")
-    if pv != v and not (v == "fail" and pv == "pass"):
-        bad.append(f"  DIFFERS {k}: stock {v}, patched {pv}")
-for k, v in sorted(stock.items()):
-    if v == "fail":
-        lines.append(f"  stock fails {k} (patched: {patched.get(k, 'missing')})")
-for k, v in sorted(patched.items()):
-    if v == "fail":
-        bad.append(f"  FAILS   {k}")
-new = sorted(k for k in patched if k not in stock)
-lines.append(f"  new in patched: {len(new)} ({sum(patched[k] == 'pass' for k in new)} passed)")
-lines += [f"    new {patched[k]}: {k}" for k in new]
-if not stock or not patched:
-    bad.append("  no results parsed (see the logs)")
-lines += bad
-lines.append("  tests: " + ("patched fails nothing, and passes everything stock passes" if not bad else f"{len(bad)} problem(s)"))
-print("\n".join(lines))
-sys.exit(1 if bad else 0)
-EOF
-}
+# compare: go_results.py's comparison, printed to stdout; non-zero when
+# patched fails anything, or differs from stock on anything stock has (a
+# test stock fails and patched passes is fine: a fixup may fix it)
+compare() { go_compare "$RESULTS" --allow-fixed --indent "  " --label tests; }
 
 # ------------------------------------------------------------------ run
 cmd_run() {
@@ -235,13 +165,7 @@ cmd_run() {
     {
         echo "=== the container-libs series on go.podman.io/common $NEWEST (the newest the Go proxy serves)"
         echo "    ($NEWEST_H1; the series is made on $BASE_VERSION)"
-        echo "series: patches/container-libs at $(git -C "$root" log -1 --format=%h -- patches/container-libs 2>/dev/null || echo '?')$(
-            git -C "$root" status --porcelain -- patches/container-libs podman-patch/newest-fixups 2>/dev/null | grep -q . \
-                && echo ' + uncommitted changes to the series or the fixups')"
-        printf '%-62s %-8s %s\n' patch "$BASE_VERSION" "$NEWEST"
-        for p in "${PATCHES[@]}"; do
-            printf '%-62s %-8s %s\n' "${p:0:62}" "${BASE_RESULT[$p]:--}" "${FIX_RESULT[$p]:-not tried}"
-        done
+        fixups_table patches/container-libs podman-patch/newest-fixups "$BASE_VERSION" "$NEWEST"
         if [ -n "$STOPPED" ]; then
             status=1
             if [ "$(sed -n 3p "$TREE/.git/$STATE" 2>/dev/null)" = build ]; then
@@ -255,7 +179,7 @@ cmd_run() {
             fi
             echo "  make rebase-common-newest-record, fill in the 'Why:', and run make rebase-common-newest again."
         else
-            echo "every commit: gofmt-clean, go vet -tags '$TAGS' ./libnetwork/... passed"
+            echo "every commit: gofmt-clean, go vet -tags '$LIBNETWORK_TEST_TAGS' ./libnetwork/... passed"
         fi
         if [ "$tests" = ran ]; then
             echo "tests: go test ./libnetwork/... against $NETAVARK"

@@ -318,13 +318,7 @@ cmd_run() {
     {
         echo "=== the netavark series on upstream: $UPSTREAM_DESC"
         echo "    (commit $UPSTREAM_COMMIT, from $upstream, ref $ref)"
-        echo "series: patches/netavark at $(git -C "$root" log -1 --format=%h -- patches/netavark 2>/dev/null || echo '?')$(
-            git -C "$root" status --porcelain -- patches/netavark netavark-patch/main-fixups 2>/dev/null | grep -q . \
-                && echo ' + uncommitted changes to the series or the fixups')"
-        printf '%-62s %-8s %s\n' patch "$BASE_REF" "$ref"
-        for p in "${PATCHES[@]}"; do
-            printf '%-62s %-8s %s\n' "${p:0:62}" "${BASE_RESULT[$p]:--}" "${FIX_RESULT[$p]:-not tried}"
-        done
+        fixups_table patches/netavark netavark-patch/main-fixups "$BASE_REF" "$ref"
         if [ -n "$STOPPED" ]; then
             echo "stopped at $STOPPED: $TREE is in the middle of its git am."
             echo "  Its conflicting hunks are staged as upstream has them; edit the work tree until it"
