@@ -132,6 +132,19 @@ check_commit() {
     fixups_check_commit "$1" "$RESULTS/check.$1.log"
 }
 
+# fixed_by_fixup P HOW: P's commit now holds its recorded fixup; check it
+# (check_commit) and set its FIX_RESULT to HOW, plus whether it builds and
+# on which version of the patch the fixup was recorded.  Returns 1 (STOPPED
+# set) when it does not build.
+fixed_by_fixup() {
+    if ! check_commit "$1"; then
+        FIX_RESULT[$1]="$2, which does not build there (see $RESULTS/check.$1.log)"
+        STOPPED=$1
+        return 1
+    fi
+    FIX_RESULT[$1]="$2$(note_patch_version "$1" "$FIXUPS/$1")"
+}
+
 # stop_at P FILES MODE RESULT: remember where the run stopped (for record):
 # the patch, its conflicted files, "conflict" or "build", and HEAD
 stop_at() {
@@ -170,12 +183,7 @@ fixups_apply() {
             }
             GIT_COMMITTER_DATE=$(git -C "$TREE" log -1 --format=%aD) git -C "$TREE" commit -q --amend --no-edit \
                 || die "$p: amending its fixup into the commit failed"
-            if ! check_commit "$p"; then
-                FIX_RESULT[$p]="clean, plus its recorded fixup, which does not build there (see $RESULTS/check.$p.log)"
-                STOPPED=$p
-                break
-            fi
-            FIX_RESULT[$p]="clean, plus its recorded fixup$(note_patch_version "$p" "$fix")"
+            fixed_by_fixup "$p" "clean, plus its recorded fixup" || break
             n_fix=$((n_fix + 1))
             continue
         fi
@@ -196,12 +204,7 @@ fixups_apply() {
             # (--continue forgets --committer-date-is-author-date)
             GIT_COMMITTER_DATE=$(sed -n 's/^Date: //p' "$SERIES/$p" | head -n1) GIT_EDITOR=true \
                 git -C "$TREE" am --continue -q >/dev/null || die "$p: git am --continue failed in $TREE"
-            if ! check_commit "$p"; then
-                FIX_RESULT[$p]="conflict in $files, resolved by its recorded fixup, which does not build there (see $RESULTS/check.$p.log)"
-                STOPPED=$p
-                break
-            fi
-            FIX_RESULT[$p]="conflict in $files, resolved by its recorded fixup$(note_patch_version "$p" "$fix")"
+            fixed_by_fixup "$p" "conflict in $files, resolved by its recorded fixup" || break
             n_fix=$((n_fix + 1))
         else
             stop_at "$p" "$files" conflict "CONFLICT in $files: the recorded resolution no longer applies (see $RESULTS/apply.log)"
